@@ -1,0 +1,113 @@
+"""The backbone: Conv4, the feature extractor f(x), and how images become its input.
+
+Conv4 (Vinyals et al. 2016; Snell et al. 2017) is four blocks of
+``3x3 conv (64 channels) -> BatchNorm -> ReLU -> 2x2 max-pool``. A 28x28 image
+shrinks 28 -> 14 -> 7 -> 3 -> 1, so the output is a 64-d feature vector:
+
+    f(x): uint8 [B, 28, 28] image  ->  float [B, 64] feature
+
+Pretraining adds a linear *head* ``[64] -> [C]`` over the ``C`` base classes
+(:class:`PretrainingModel`); dropping the head leaves f(x).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+
+@dataclass
+class Preprocessing:
+    """How a uint8 image ``[H, W]`` (bright strokes on dark) becomes network input.
+
+    ``x = (image / 255 - mean) / std``, shape ``[B, 1, image_size, image_size]``.
+    ``invert`` records that the dataset's images were inverted (dark strokes on
+    white paper turned into bright strokes on dark) when loaded; images from
+    elsewhere (your own photos) must be turned the same way round.
+    """
+
+    image_size: int = 28
+    invert: bool = True
+    mean: float = 0.0
+    std: float = 1.0
+
+    def to_input(self, images: torch.Tensor) -> torch.Tensor:
+        """``uint8 [B, H, W]`` -> ``float32 [B, 1, H, W]``, normalised."""
+        x = images.to(torch.float32).unsqueeze(1) / 255.0
+        return (x - self.mean) / self.std
+
+    def state(self) -> dict:
+        return asdict(self)
+
+
+def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
+    """3x3 conv -> BatchNorm -> ReLU -> 2x2 max-pool: halves height and width."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+    )
+
+
+class Conv4(nn.Module):
+    """f(x): four conv blocks, ``float [B, 1, H, W] -> float [B, channels]`` for H = W = 28."""
+
+    def __init__(self, channels: int = 64, in_channels: int = 1) -> None:
+        super().__init__()
+        self.channels = channels
+        self.blocks = nn.Sequential(
+            conv_block(in_channels, channels),
+            conv_block(channels, channels),
+            conv_block(channels, channels),
+            conv_block(channels, channels),
+        )
+
+    @property
+    def feature_dim(self) -> int:
+        return self.channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Global average pooling keeps the output [B, channels] for inputs larger
+        # than 28x28 too (for 28x28 the map is already 1x1).
+        return self.blocks(x).mean(dim=(2, 3))
+
+
+class PretrainingModel(nn.Module):
+    """Backbone + linear head over the base classes: logits = head(f(x)), ``[B, C]``."""
+
+    def __init__(self, num_classes: int, channels: int = 64) -> None:
+        super().__init__()
+        self.backbone = Conv4(channels)
+        self.head = nn.Linear(channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+
+@torch.no_grad()
+def embed(
+    backbone: nn.Module,
+    images: torch.Tensor,
+    preprocessing: Preprocessing,
+    batch_size: int = 1024,
+    progress: bool = False,
+) -> torch.Tensor:
+    """Features of many images: ``uint8 [I, H, W] -> float32 [I, d]``, in eval mode.
+
+    Embed a split once and index the result with episodes' index tensors; this is
+    what makes evaluating thousands of episodes fast.
+    """
+    was_training = backbone.training
+    backbone.eval()
+    chunks = []
+    starts = range(0, len(images), batch_size)
+    for start in tqdm(starts, desc="embedding", unit="batch", disable=not progress):
+        chunks.append(backbone(preprocessing.to_input(images[start : start + batch_size])))
+    backbone.train(was_training)
+    if not chunks:
+        return torch.empty(0, getattr(backbone, "feature_dim", 0))
+    return torch.cat(chunks)

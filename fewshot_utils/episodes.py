@@ -1,0 +1,134 @@
+"""N-way K-shot episodes: the unit of few-shot evaluation.
+
+An *episode* picks ``N`` novel classes (the ways), ``K`` labelled images of each
+(the *support set*, shots) and ``Q`` further images of each to classify (the
+*queries*). Inside an episode the classes are relabelled ``0 .. N-1`` by their
+position, so the label of ``support[e, n, k]`` and of ``query[e, n, q]`` is ``n``.
+
+The sampler returns *index tensors* into a split's images (or cached features),
+so thousands of episodes can be gathered and evaluated as one batch:
+
+* ``support``: ``int64 [E, N, K]``
+* ``query``: ``int64 [E, N, Q]``
+* ``classes``: ``int64 [E, N]``, the split's class index of each way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Episodes:
+    """A batch of ``E`` episodes as index tensors (see the module docstring)."""
+
+    support: torch.Tensor
+    query: torch.Tensor
+    classes: torch.Tensor
+
+    @property
+    def num_episodes(self) -> int:
+        return int(self.support.shape[0])
+
+    @property
+    def ways(self) -> int:
+        return int(self.support.shape[1])
+
+    @property
+    def shots(self) -> int:
+        return int(self.support.shape[2])
+
+    @property
+    def queries(self) -> int:
+        return int(self.query.shape[2])
+
+    def __len__(self) -> int:
+        return self.num_episodes
+
+    def __getitem__(self, index) -> Episodes:
+        """Episodes ``index`` (an int keeps a batch dimension of 1)."""
+        if isinstance(index, int):
+            index = slice(index, index + 1)
+        return Episodes(self.support[index], self.query[index], self.classes[index])
+
+    def support_labels(self) -> torch.Tensor:
+        """``int64 [E, N, K]``: the episode label ``n`` of every support image."""
+        return _position_labels(self.support)
+
+    def query_labels(self) -> torch.Tensor:
+        """``int64 [E, N, Q]``: the episode label ``n`` of every query."""
+        return _position_labels(self.query)
+
+
+def _position_labels(index: torch.Tensor) -> torch.Tensor:
+    num_episodes, ways, per_class = index.shape
+    return torch.arange(ways).view(1, ways, 1).expand(num_episodes, ways, per_class)
+
+
+def sample_episodes(
+    labels: torch.Tensor,
+    ways: int,
+    shots: int,
+    queries: int = 15,
+    episodes: int = 1000,
+    seed: int = 0,
+) -> Episodes:
+    """Sample ``episodes`` seeded N-way K-shot episodes with ``queries`` queries per class.
+
+    ``labels``: ``int64 [I]``, the class of each image of a split. Each episode
+    draws ``ways`` distinct classes, then ``shots + queries`` distinct images of
+    each class (support first, queries after). The same ``seed`` always gives
+    the same episodes, whatever else has used the random generator.
+
+    Raises ``ValueError`` naming the numbers when the split cannot provide them:
+    more ways than classes, or ``shots + queries`` more than a class's images.
+    """
+    for name, value, least in (
+        ("ways", ways, 2),
+        ("shots", shots, 1),
+        ("queries", queries, 1),
+        ("episodes", episodes, 1),
+    ):
+        if int(value) != value or value < least:
+            raise ValueError(f"{name} must be a whole number >= {least}, got {value}")
+    labels = torch.as_tensor(labels, dtype=torch.long)
+    counts = torch.bincount(labels)
+    present = torch.nonzero(counts).flatten()
+    if ways > len(present):
+        raise ValueError(
+            f"{ways}-way episodes need {ways} classes, but the split has only "
+            f"{len(present)}: ask for at most {len(present)} ways"
+        )
+    per_class = shots + queries
+    eligible = present[counts[present] >= per_class]
+    if ways > len(eligible):
+        smallest = int(counts[present].min())
+        raise ValueError(
+            f"{shots}-shot + {queries} queries needs {per_class} images per class, "
+            f"but only {len(eligible)} classes have that many (the smallest has "
+            f"{smallest}); ask for shots + queries <= {smallest} or fewer ways"
+        )
+
+    generator = torch.Generator().manual_seed(seed)
+    # Images of each class, grouped: order[start[c] : start[c] + counts[c]].
+    order = torch.argsort(labels, stable=True)
+    start = torch.cumsum(counts, 0) - counts
+
+    # Classes: a random permutation of the eligible classes per episode, first N.
+    class_keys = torch.rand(episodes, len(eligible), generator=generator)
+    chosen = eligible[class_keys.argsort(dim=1)[:, :ways]]  # [E, N]
+
+    # Images: per chosen class, rank random keys among its images, keep the first K+Q.
+    max_count = int(counts.max())
+    image_keys = torch.rand(episodes, ways, max_count, generator=generator)
+    valid = torch.arange(max_count) < counts[chosen].unsqueeze(-1)
+    image_keys = image_keys.masked_fill(~valid, 2.0)  # invalid slots sort last
+    picks = image_keys.argsort(dim=-1)[..., :per_class]  # [E, N, K+Q]
+    index = order[start[chosen].unsqueeze(-1) + picks]
+    return Episodes(
+        support=index[..., :shots].contiguous(),
+        query=index[..., shots:].contiguous(),
+        classes=chosen,
+    )

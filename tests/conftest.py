@@ -1,0 +1,85 @@
+"""Shared fixtures: tiny Omniglot-like folders and zips that the tests build themselves."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+# Small tests on tiny tensors: one thread is faster and does not fight other processes.
+torch.set_num_threads(1)
+
+
+def draw_character(seed: int, drawing: int, size: int = 105) -> Image.Image:
+    """A 'character': a few dark strokes on white paper, the same strokes for one seed,
+    jittered a little for each drawing (the way two people draw one character)."""
+    rng = np.random.default_rng(seed)
+    jitter = np.random.default_rng(1000 * seed + drawing)
+    paper = np.full((size, size), 255, dtype=np.uint8)
+    for _ in range(3):
+        (r0, c0), (r1, c1) = rng.integers(15, size - 15, size=(2, 2))
+        r0, c0 = np.clip([r0, c0] + jitter.integers(-3, 4, size=2), 5, size - 6)
+        for t in np.linspace(0, 1, 60):
+            r, c = int(r0 + t * (r1 - r0)), int(c0 + t * (c1 - c0))
+            paper[r - 3 : r + 3, c - 3 : c + 3] = 0
+    return Image.fromarray(paper).convert("1")
+
+
+def make_omniglot_folder(
+    folder: Path, alphabets: dict[str, int], drawings: int = 20, seed: int = 0
+) -> Path:
+    """``folder/<Alphabet>/characterNN/NNNN_DD.png`` like Omniglot's zips hold."""
+    number = 0
+    for a, (alphabet, characters) in enumerate(sorted(alphabets.items())):
+        for c in range(1, characters + 1):
+            number += 1
+            character = folder / alphabet / f"character{c:02d}"
+            character.mkdir(parents=True, exist_ok=True)
+            for d in range(1, drawings + 1):
+                image = draw_character(seed + 100 * a + c, d)
+                image.save(character / f"{number:04d}_{d:02d}.png")
+    return folder
+
+
+def zip_folder(folder: Path, archive: Path) -> Path:
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path in sorted(folder.rglob("*")):
+            zipped.write(path, path.relative_to(folder.parent).as_posix())
+    return archive
+
+
+@pytest.fixture(scope="session")
+def tiny_omniglot_zips(tmp_path_factory) -> list[Path]:
+    """``images_background.zip`` (3 alphabets, 6 classes) and ``images_evaluation.zip``
+    (2 alphabets, 4 classes), 20 drawings each, in Omniglot's layout."""
+    base = tmp_path_factory.mktemp("zips")
+    background = make_omniglot_folder(
+        base / "src" / "images_background", {"Alpha": 2, "Beta": 2, "Gamma": 2}, seed=0
+    )
+    evaluation = make_omniglot_folder(
+        base / "src" / "images_evaluation", {"Delta": 2, "Epsilon": 2}, seed=50
+    )
+    return [
+        zip_folder(background, base / "images_background.zip"),
+        zip_folder(evaluation, base / "images_evaluation.zip"),
+    ]
+
+
+@pytest.fixture(autouse=True)
+def no_shared_environment(monkeypatch):
+    """Tests must not see the CI's real Omniglot zips or data folder unless they ask."""
+    for variable in ("FEWSHOT_OMNIGLOT_ZIPS", "FEWSHOT_DATA_DIR"):
+        monkeypatch.delenv(variable, raising=False)
+    yield
+
+
+def real_omniglot_zips() -> list[Path]:
+    """The shared real Omniglot zips, when this machine has them (CI does)."""
+    folder = Path(os.environ.get("FEWSHOT_REAL_OMNIGLOT", "../shared/data/omniglot"))
+    zips = [folder / "images_background.zip", folder / "images_evaluation.zip"]
+    return zips if all(z.is_file() for z in zips) else []
