@@ -10,4 +10,11 @@ One module per idea of the course, in the order the notebooks teach them:
 * :mod:`~fewshot_utils.evaluation`: accuracy with 95% confidence intervals.
 """
 
+import os
+
+# On a shared 2-core CPU (Binder, a busy laptop) OpenMP threads that spin while they
+# wait made small training steps up to 10x slower; waiting passively keeps two threads
+# fast. It only takes effect if set before torch is imported, hence here.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 __version__ = "0.1.0"

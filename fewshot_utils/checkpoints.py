@@ -4,8 +4,9 @@ A checkpoint is a plain dict of tensors, numbers and strings, written atomically
 and read with ``torch.load(..., weights_only=True)``:
 
 * ``backbone``: Conv4's ``state_dict`` (f(x) only: the head is dropped);
-* ``head``: the pretraining head's ``state_dict`` (kept, so accuracy on base classes can be checked);
-* ``preprocessing``: image size, inversion, normalisation (:class:`~fewshot_utils.backbone.Preprocessing`);
+* ``head``: the pretraining head's ``state_dict`` (kept to check base-class accuracy);
+* ``preprocessing``: image size, inversion, normalisation (a
+  :class:`~fewshot_utils.backbone.Preprocessing`);
 * ``history``: one dict per epoch (loss, accuracies, seconds);
 * ``meta``: dataset, classes, channels, the command and seed that made it.
 """
@@ -16,7 +17,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from fewshot_utils.backbone import Conv4, Preprocessing

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from fewshot_utils.backbone import Conv4, PretrainingModel, Preprocessing
+from fewshot_utils.backbone import Conv4, Preprocessing, PretrainingModel
 from fewshot_utils.splits import FewShotSplit
 
 
@@ -173,7 +173,9 @@ def pretrain(
 
     model = PretrainingModel(split.num_classes, config.channels)
     model = model.to(memory_format=torch.channels_last)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimiser = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
     steps_per_epoch = math.ceil(len(train_index) / config.batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.15

@@ -31,6 +31,9 @@ def save_atomically(obj, path: str | os.PathLike) -> Path:
             torch.save(obj, file)
             file.flush()
             os.fsync(file.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp's 0600 would hide the file from others
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -64,5 +67,7 @@ def load_tensors(path: str | os.PathLike, kind: str, required: tuple[str, ...] =
         )
     missing = [key for key in required if key not in state]
     if missing:
-        raise CorruptFileError(f"{path} lacks {', '.join(missing)}: it is incomplete, create it again")
+        raise CorruptFileError(
+            f"{path} lacks {', '.join(missing)}: it is incomplete, create it again"
+        )
     return state

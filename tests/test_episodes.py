@@ -56,7 +56,9 @@ def test_unequal_class_sizes_only_use_classes_that_have_enough_images():
 
 
 def test_more_ways_than_classes_names_the_numbers():
-    with pytest.raises(ValueError, match="20-way episodes need 20 classes, but the split has only 5"):
+    with pytest.raises(
+        ValueError, match="20-way episodes need 20 classes, but the split has only 5"
+    ):
         sample_episodes(labels_of([20] * 5), ways=20, shots=1, queries=15)
 
 

@@ -43,7 +43,10 @@ def test_conv4_gives_64_d_features_for_28x28():
     # Four blocks of conv, BatchNorm, ReLU, max-pool.
     assert len(backbone.blocks) == 4
     assert [type(m).__name__ for m in backbone.blocks[0]] == [
-        "Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"
+        "Conv2d",
+        "BatchNorm2d",
+        "ReLU",
+        "MaxPool2d",
     ]
 
 
@@ -83,7 +86,12 @@ def test_short_pretraining_lowers_the_loss_and_records_history():
     assert len(result.history) == 4
     assert losses[-1] < losses[0]
     assert set(result.history[0]) >= {
-        "epoch", "loss", "train_accuracy", "validation_accuracy", "lr", "seconds"
+        "epoch",
+        "loss",
+        "train_accuracy",
+        "validation_accuracy",
+        "lr",
+        "seconds",
     }
     assert result.history[-1]["validation_accuracy"] > 100 / 6  # better than chance
     assert result.backbone is result.model.backbone
