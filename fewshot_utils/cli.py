@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from fewshot_utils import cli_fewshot
 from fewshot_utils.data import DATASETS, OmniglotUnavailable, load_dataset
 
 
@@ -98,12 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain.add_argument("--out", type=Path, default=Path("checkpoints/conv4.pt"))
     pretrain.set_defaults(run=run_pretrain)
 
-    try:
-        from fewshot_utils import cli_fewshot
-    except ImportError:  # pragma: no cover - only while the package is incomplete
-        cli_fewshot = None
-    if cli_fewshot is not None:
-        cli_fewshot.add_subcommands(commands)
+    cli_fewshot.add_subcommands(commands)
     return parser
 
 
