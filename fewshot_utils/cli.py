@@ -16,6 +16,7 @@ from pathlib import Path
 
 from fewshot_utils import cli_fewshot
 from fewshot_utils.data import DATASETS, OmniglotUnavailable, load_dataset
+from fewshot_utils.pretraining import PretrainingConfig
 
 
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +48,7 @@ def run_data(args: argparse.Namespace) -> int:
 
 def run_pretrain(args: argparse.Namespace) -> int:
     from fewshot_utils.checkpoints import save_checkpoint
-    from fewshot_utils.pretraining import PretrainingConfig, config_dict, pretrain
+    from fewshot_utils.pretraining import config_dict, pretrain
 
     dataset = dataset_from_arguments(args)
     config = PretrainingConfig(
@@ -62,7 +63,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
         "split": "background",
         "num_classes": dataset.background.num_classes,
         "config": config_dict(config),
-        "command": "python -m fewshot_utils " + shlex.join(sys.argv[1:]),
+        "command": "python -m fewshot_utils " + shlex.join(args.argv),
         "seconds": seconds,
     }
     path = save_checkpoint(
@@ -92,10 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     pretrain = commands.add_parser("pretrain", help="pretrain Conv4 on the background classes")
     add_dataset_arguments(pretrain)
-    pretrain.add_argument("--epochs", type=int, default=20)
-    pretrain.add_argument("--seed", type=int, default=0)
-    pretrain.add_argument("--batch-size", type=int, default=128)
-    pretrain.add_argument("--lr", type=float, default=3e-3)
+    defaults = PretrainingConfig()
+    pretrain.add_argument("--epochs", type=int, default=defaults.epochs)
+    pretrain.add_argument("--seed", type=int, default=defaults.seed)
+    pretrain.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    pretrain.add_argument("--lr", type=float, default=defaults.lr)
     pretrain.add_argument("--out", type=Path, default=Path("checkpoints/conv4.pt"))
     pretrain.set_defaults(run=run_pretrain)
 
@@ -104,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return args.run(args)
     except (OmniglotUnavailable, ValueError, FileNotFoundError) as error:

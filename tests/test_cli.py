@@ -1,0 +1,50 @@
+"""`python -m fewshot_utils data` and `pretrain` on tiny zips built by the tests."""
+
+import subprocess
+import sys
+
+from fewshot_utils.checkpoints import load_backbone
+from fewshot_utils.cli import main
+
+
+def test_data_prints_one_line_per_split(tmp_path, tiny_omniglot_zips, capsys):
+    code = main(
+        ["data", "--dataset", "omniglot", "--data-dir", str(tmp_path), "--zips"]
+        + [str(z) for z in tiny_omniglot_zips]
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert lines[:2] == [
+        "omniglot background: 3 alphabets, 6 classes, 120 images",
+        "omniglot evaluation: 2 alphabets, 4 classes, 80 images",
+    ]
+
+
+def test_data_without_omniglot_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    from torchvision.datasets import Omniglot
+
+    monkeypatch.setattr(Omniglot, "download_url_prefix", "http://127.0.0.1:9")
+    code = main(["data", "--dataset", "omniglot", "--data-dir", str(tmp_path)])
+    assert code == 2
+    assert "error: Omniglot's background split cannot be had" in capsys.readouterr().err
+
+
+def test_pretrain_writes_a_loadable_checkpoint(tmp_path, tiny_omniglot_zips, capsys):
+    out = tmp_path / "ckpt" / "conv4.pt"
+    zips = [str(z) for z in tiny_omniglot_zips]
+    arguments = ["pretrain", "--dataset", "omniglot", "--data-dir", str(tmp_path), "--zips", *zips]
+    code = main([*arguments, "--epochs", "2", "--seed", "3", "--out", str(out)])
+    assert code == 0 and "checkpoint written to" in capsys.readouterr().out
+    loaded = load_backbone(out)
+    assert [row["epoch"] for row in loaded.history] == [1, 2]
+    assert loaded.meta["config"]["seed"] == 3 and loaded.meta["num_classes"] == 6
+    assert loaded.meta["command"].startswith("python -m fewshot_utils pretrain --dataset omniglot")
+
+
+def test_module_entry_point_runs():
+    result = subprocess.run(
+        [sys.executable, "-m", "fewshot_utils", "--help"], capture_output=True, text=True
+    )
+    assert result.returncode == 0
+    for command in ("data", "pretrain", "evaluate", "benchmark", "predict"):
+        assert command in result.stdout
