@@ -155,6 +155,7 @@ def predict(
     query_files,
     method="prototype",
     seed: int = 0,
+    scale: float = 1.0,
 ) -> list[dict]:
     """Classify each query image among the support folder's classes.
 
@@ -166,9 +167,10 @@ def predict(
 
         {"query": "path/q.png", "predicted": "beta", "probabilities": {"alpha": 0.2, ...}}
 
-    With the prototype classifier the probabilities are ``softmax(M q̂)`` with
-    scale 1, as in the lecture: they rank the classes correctly but are far from
-    confident (cosines lie in [-1, 1]).
+    With the prototype classifier the probabilities are ``softmax(s · M q̂)``; with
+    the lecture's ``scale`` s = 1 they rank the classes correctly but are far from
+    confident (cosines lie in [-1, 1]); s = 10, the cosine classifier's scale,
+    gives readable probabilities with the same ranking.
     """
     _, config = resolve_method(method)
     class_names, support_paths = read_support_folder(support_dir)
@@ -187,7 +189,7 @@ def predict(
         # Prototypes one class at a time: the classes may have different numbers of images.
         per_class = torch.split(support_features, counts)
         M = torch.cat([prototypes(features.unsqueeze(0)) for features in per_class])
-        probabilities = prototype_probabilities(M, query_features)
+        probabilities = prototype_probabilities(M, query_features, scale=scale)
     else:
         if len(set(counts)) != 1:
             listing = ", ".join(f"{name}: {n}" for name, n in zip(class_names, counts, strict=True))

@@ -33,13 +33,17 @@ class PretrainingConfig:
     then cosine decay); ``validation_per_class`` drawings of every class are held
     out to measure accuracy; augmentation: rotation up to ``rotation`` degrees,
     scale in ``1 +- scale``, shift up to ``shift`` pixels, shear up to ``shear``.
+    ``label_smoothing`` is off: with 0.1 the validation accuracy was higher (85.8%
+    vs 84.4%) but 5-way 1-shot accuracy on the novel classes lower (96.9% vs 97.6%):
+    smoothed targets pull each class's features into a tight cluster, which suits
+    the base classes and transfers worse (Kornblith et al. 2021).
     """
 
     epochs: int = 20
     batch_size: int = 128
     lr: float = 3e-3
     weight_decay: float = 5e-4
-    label_smoothing: float = 0.1
+    label_smoothing: float = 0.0
     channels: int = 64
     validation_per_class: int = 4
     augment: bool = True

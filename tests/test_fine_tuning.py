@@ -207,5 +207,3 @@ def test_describe_names_the_tricks():
     config = FineTuningConfig(classifier="cosine", entropy_weight=0.1)
     assert config.describe() == "W = M, cosine (s = 10), λ = 0.1, 100 steps of Adam (lr 0.01)"
     assert FineTuningConfig(init="random").describe().startswith("random init, linear")
-
-

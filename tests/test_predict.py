@@ -150,3 +150,12 @@ def test_cli_predict(tmp_path, support, capsys):
     assert json.loads(out.read_text())[0]["predicted"] == "cross"
     assert main([*arguments, "--query", str(tmp_path / "nope.png")]) == 2
     assert "nope.png does not exist" in capsys.readouterr().err
+
+
+def test_prototype_scale_sharpens_probabilities_but_keeps_the_prediction(pretrained, support):
+    queries = [support / shape / "1.png" for shape in ("bar", "cross", "ring")]
+    plain = predict(pretrained, support, queries)
+    sharp = predict(pretrained, support, queries, scale=10.0)
+    for a, b in zip(plain, sharp, strict=True):
+        assert a["predicted"] == b["predicted"]
+        assert max(b["probabilities"].values()) > max(a["probabilities"].values())
