@@ -17,4 +17,29 @@ import os
 # fast. It only takes effect if set before torch is imported, hence here.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+
+def _reuse_freed_memory() -> None:
+    """Let glibc keep freed blocks of up to 64 MB for reuse instead of returning them.
+
+    By default every large tensor (a batch's activations) is a fresh ``mmap`` that
+    the kernel must fault in page by page; measured here, that was 30-50% of the CPU
+    time of pretraining and embedding (system time), for about 80 MB more memory.
+    Linux with glibc only; elsewhere nothing changes.
+    """
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (e.g. musl): leave the allocator alone
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    libc.mallopt(m_mmap_threshold, 64 << 20)
+    libc.mallopt(m_trim_threshold, 128 << 20)
+
+
+_reuse_freed_memory()
+
 __version__ = "0.1.0"

@@ -132,7 +132,7 @@ def accuracy(
     images: torch.Tensor,
     labels: torch.Tensor,
     preprocessing: Preprocessing,
-    batch_size: int = 1024,
+    batch_size: int = 128,
 ) -> float:
     """Classification accuracy (%) of the pretraining model on ``uint8 [I, H, W]`` images."""
     was_training = model.training
