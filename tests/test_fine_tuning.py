@@ -154,10 +154,13 @@ def test_random_start_is_seeded_per_episode():
 
 def test_learned_scale_moves_and_fixed_scale_stays():
     support, query, _ = episodes()
-    fixed = fine_tune(support, query, FineTuningConfig(classifier="cosine", steps=10))
+    config = FineTuningConfig(classifier="cosine", scale=10.0, steps=10)
+    fixed = fine_tune(support, query, config)
     assert fixed.scale == 10.0
     learned = fine_tune(
-        support, query, FineTuningConfig(classifier="cosine", learn_scale=True, steps=10)
+        support,
+        query,
+        FineTuningConfig(classifier="cosine", scale=10.0, learn_scale=True, steps=10),
     )
     assert learned.scale.shape == (4,) and not torch.allclose(learned.scale, torch.full((4,), 10.0))
 
@@ -204,6 +207,6 @@ def test_bad_inputs_are_clear_errors():
 
 
 def test_describe_names_the_tricks():
-    config = FineTuningConfig(classifier="cosine", entropy_weight=0.1)
+    config = FineTuningConfig(classifier="cosine", entropy_weight=0.1, scale=10, lr=0.01)
     assert config.describe() == "W = M, cosine (s = 10), λ = 0.1, 100 steps of Adam (lr 0.01)"
     assert FineTuningConfig(init="random").describe().startswith("random init, linear")
