@@ -26,9 +26,16 @@ Scores are paired differences ``method - prototype`` in points on the same
 episodes, 95% CI ``1.96 std / √E``. Selection rules (printed with the results):
 a method's *score* is its mean paired difference over the four settings; one
 shared (lr, steps) minimises the largest *regret* (best score of a method minus
-its score there) over the methods; a method whose regret there exceeds
-``--tolerance`` points gets its own setting. λ and s are chosen the same way
-over the methods that use them.
+its score there) over the four methods that start from W = M; a method gets its
+own setting only if it *clearly needs it*: its own best is ahead of the shared
+one by more than ``--tolerance`` points on the mean AND significantly behind it
+(paired 95% CI) in none of the four settings. λ and s are chosen the same way
+over the methods that use them. lr 1e-1 was added to the grid after a first run
+chose 3e-2, then its largest value; the check of stage D also looks one step
+beyond the grid's edge (reported, not used).
+
+The package's defaults (``fewshot_utils.evaluation.METHODS``) are compared with
+the chosen settings at the end of the confirmation, paired on the same episodes.
 
 Runs on 1 CPU thread (the course's 2-core budget, shared).
 """
