@@ -70,6 +70,18 @@ class PretrainingResult:
         return self.model.backbone
 
 
+def fit_preprocessing(train_images: torch.Tensor) -> Preprocessing:
+    """Normalisation fitted on the training images ``uint8 [I, H, W]``: their pixels'
+    mean and standard deviation (in [0, 1], rounded to 4 decimals), inverted strokes."""
+    pixels = train_images.to(torch.float32) / 255.0
+    return Preprocessing(
+        image_size=int(train_images.shape[-1]),
+        invert=True,
+        mean=round(pixels.mean().item(), 4),
+        std=round(pixels.std().item(), 4),
+    )
+
+
 def train_validation_split(
     labels: torch.Tensor, validation_per_class: int, seed: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -166,14 +178,7 @@ def pretrain(
         split.labels, config.validation_per_class, config.seed
     )
     train_images, train_labels = split.images[train_index], split.labels[train_index]
-    pixels = train_images.to(torch.float32) / 255.0
-    preprocessing = Preprocessing(
-        image_size=split.image_size,
-        invert=True,
-        mean=round(pixels.mean().item(), 4),
-        std=round(pixels.std().item(), 4),
-    )
-    del pixels
+    preprocessing = fit_preprocessing(train_images)
 
     model = PretrainingModel(split.num_classes, config.channels)
     model = model.to(memory_format=torch.channels_last)

@@ -33,7 +33,7 @@ from torch import nn
 from fewshot_utils.backbone import Preprocessing, embed
 from fewshot_utils.episodes import sample_episodes
 from fewshot_utils.evaluation import evaluate
-from fewshot_utils.pretraining import PretrainingConfig, train_validation_split
+from fewshot_utils.pretraining import PretrainingConfig, fit_preprocessing, train_validation_split
 from fewshot_utils.splits import FewShotSplit
 
 #: Images per forward pass when the probe embeds: 256 keeps Conv4's activations under
@@ -55,17 +55,11 @@ def preprocessing_for(
     training pixels (the split minus the held-out validation drawings, rounded
     to 4 decimals); a probe run during pretraining needs the same numbers, and
     they are fixed before the first step, so they can be computed in advance.
-    (:func:`fewshot_utils.siamese.pretrain_siamese` uses the same rule.)
+    (:func:`fewshot_utils.pretraining.fit_preprocessing`, the rule both pretrainings use.)
     """
     config = config or PretrainingConfig()
     train_index, _ = train_validation_split(split.labels, config.validation_per_class, config.seed)
-    pixels = split.images[train_index].to(torch.float32) / 255.0
-    return Preprocessing(
-        image_size=split.image_size,
-        invert=True,
-        mean=round(pixels.mean().item(), 4),
-        std=round(pixels.std().item(), 4),
-    )
+    return fit_preprocessing(split.images[train_index])
 
 
 class FewShotProbe:

@@ -51,7 +51,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from fewshot_utils.backbone import Conv4, Preprocessing
-from fewshot_utils.pretraining import random_affine, train_validation_split
+from fewshot_utils.pretraining import fit_preprocessing, random_affine, train_validation_split
 from fewshot_utils.splits import FewShotSplit
 
 # ----------------------------------------------------------------------------
@@ -299,14 +299,7 @@ def pretrain_siamese(
         if len(validation_index)
         else None
     )
-    pixels = train_images.to(torch.float32) / 255.0
-    preprocessing = Preprocessing(
-        image_size=split.image_size,
-        invert=True,
-        mean=round(pixels.mean().item(), 4),
-        std=round(pixels.std().item(), 4),
-    )
-    del pixels
+    preprocessing = fit_preprocessing(train_images)
 
     model = SiameseModel(config.channels, config.head).to(memory_format=torch.channels_last)
     optimiser = torch.optim.AdamW(
