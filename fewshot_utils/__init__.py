@@ -42,4 +42,25 @@ def _reuse_freed_memory() -> None:
 
 _reuse_freed_memory()
 
+
+def release_freed_memory() -> None:
+    """Hand memory that is free inside the process back to the system (glibc's ``malloc_trim``).
+
+    The price of :func:`_reuse_freed_memory`: after pretraining or embedding, the freed
+    activations stay in the process (500 MB after notebook 02's pretraining, measured
+    here), so the next big step adds its own on top. ``pretrain``, ``pretrain_siamese``
+    and ``embed`` call this when they finish (a few milliseconds), which took notebook
+    02's peak from 1.5 to 1.14 GB as a script. Linux with glibc only; elsewhere nothing.
+    """
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        return
+
+
 __version__ = "0.1.0"

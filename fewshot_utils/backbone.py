@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from fewshot_utils import release_freed_memory
+
 
 @dataclass
 class Preprocessing:
@@ -114,6 +116,7 @@ def embed(
         x = preprocessing.to_input(images[start : start + batch_size])
         chunks.append(backbone(x.contiguous(memory_format=torch.channels_last)))
     backbone.train(was_training)
+    release_freed_memory()  # the batches' activations, kept for reuse until now
     if not chunks:
         return torch.empty(0, getattr(backbone, "feature_dim", 0))
     return torch.cat(chunks)

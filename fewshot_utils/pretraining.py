@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from fewshot_utils import release_freed_memory
 from fewshot_utils.backbone import Conv4, Preprocessing, PretrainingModel
 from fewshot_utils.splits import FewShotSplit
 
@@ -233,6 +234,7 @@ def pretrain(
         bar.set_postfix(loss=f"{row['loss']:.2f}", val=f"{row['validation_accuracy']:.1f}%")
     bar.close()
     model.eval()
+    release_freed_memory()  # the batches' activations, kept for reuse until now
     return PretrainingResult(
         model=model,
         preprocessing=preprocessing,

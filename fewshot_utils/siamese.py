@@ -50,6 +50,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from fewshot_utils import release_freed_memory
 from fewshot_utils.backbone import Conv4, Preprocessing
 from fewshot_utils.pretraining import fit_preprocessing, random_affine, train_validation_split
 from fewshot_utils.splits import FewShotSplit
@@ -359,6 +360,7 @@ def pretrain_siamese(
         bar.set_postfix(loss=f"{row['loss']:.3f}", val=f"{row['validation_accuracy']:.1f}%")
     bar.close()
     model.eval()
+    release_freed_memory()  # the batches' activations, kept for reuse until now
     return SiameseResult(model=model, preprocessing=preprocessing, history=history, config=config)
 
 
