@@ -101,11 +101,17 @@ def tqdm_final_text(
     return f"{_html_text(left.get('value'))}|{bar}|{_html_text(right.get('value'))}"
 
 
+#: What GitHub shows in place of an interactive widget (its ``text/plain`` fallback),
+#: instead of the widget's repr, ``VBox(children=(HBox(children=(...``.
+INTERACTIVE_WIDGET_TEXT = "[interactive widget: it runs in Jupyter, not on a static page]"
+
+
 def finish_progress_bars(
     notebook: nbformat.NotebookNode, widget_state: Mapping[str, Mapping[str, Any]]
 ) -> list[str]:
     """Replace the ``text/plain`` of every tqdm bar output in ``notebook`` by the bar's
-    final text (``tqdm_final_text``); the widget view stays. Returns the bars' model ids."""
+    final text (``tqdm_final_text``), and that of every other widget by
+    :data:`INTERACTIVE_WIDGET_TEXT`; the widget views stay. Returns the bars' model ids."""
     bars = []
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
@@ -113,6 +119,8 @@ def finish_progress_bars(
             if text is not None:
                 output["data"]["text/plain"] = text
                 bars.append(output["data"][WIDGET_VIEW]["model_id"])
+            elif WIDGET_VIEW in output.get("data", {}):
+                output["data"]["text/plain"] = INTERACTIVE_WIDGET_TEXT
     return bars
 
 

@@ -264,9 +264,9 @@ def training_curves(
                     label=name or None,
                 )
             elif panel == "accuracy":
-                for key, style, what in (
-                    ("train_accuracy", "o--", "train"),
-                    ("validation_accuracy", "o-", "validation"),
+                for key, style, face, what in (
+                    ("train_accuracy", "o--", "none", "train"),  # dashed, hollow markers
+                    ("validation_accuracy", "o-", colour, "validation"),
                 ):
                     if any(key in row for row in history):
                         ax.plot(
@@ -274,6 +274,7 @@ def training_curves(
                             [row.get(key, np.nan) for row in history],
                             style,
                             color=colour,
+                            markerfacecolor=face,
                             label=prefix + what,
                         )
             else:
@@ -292,14 +293,14 @@ def training_curves(
         ax.set_title(
             {
                 "loss": "training loss",
-                "accuracy": "accuracy on base classes (%)",
+                "accuracy": "pretraining task, base classes: accuracy (%)",
                 "fewshot": "few-shot probe, novel classes (%)",
             }[panel],
             fontsize=10,
         )
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
+            ax.legend(fontsize=8, handlelength=3.5)  # long enough to show dashed vs solid
         ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title)

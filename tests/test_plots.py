@@ -102,7 +102,7 @@ def test_training_curves_has_one_panel_per_kind_of_number():
     fig = training_curves(HISTORY)
     assert [ax.get_title() for ax in fig.axes] == [
         "training loss",
-        "accuracy on base classes (%)",
+        "pretraining task, base classes: accuracy (%)",
         "few-shot probe, novel classes (%)",
     ]
     loss, accuracy, probe = fig.axes

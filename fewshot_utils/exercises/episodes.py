@@ -84,8 +84,8 @@ def check_support_labels(
     if torch.equal(answer, expected):
         return _report(
             True,
-            f"every row holds one class ({expected[:, 0].tolist()}, the same as "
-            "`episodes.classes[0]`), repeated once per shot. Inside the episode these classes "
+            f"every row holds one class ({expected[:, 0].tolist()}, the episode's `classes[0]`), "
+            "repeated once per shot. Inside the episode these classes "
             f"are simply called 0 .. {ways - 1}.",
         )
     if torch.equal(answer, episodes.support_labels()[0]):
