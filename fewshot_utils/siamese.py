@@ -52,7 +52,12 @@ from tqdm.auto import tqdm
 
 from fewshot_utils import release_freed_memory
 from fewshot_utils.backbone import Conv4, Preprocessing
-from fewshot_utils.pretraining import fit_preprocessing, random_affine, train_validation_split
+from fewshot_utils.pretraining import (
+    TrainingRecipe,
+    fit_preprocessing,
+    random_affine,
+    train_validation_split,
+)
 from fewshot_utils.splits import FewShotSplit
 
 # ----------------------------------------------------------------------------
@@ -203,9 +208,9 @@ class SiameseModel(nn.Module):
 
 
 @dataclass
-class SiameseConfig:
-    """Settings of Siamese pretraining; the defaults mirror
-    :class:`~fewshot_utils.pretraining.PretrainingConfig` (no label smoothing).
+class SiameseConfig(TrainingRecipe):
+    """Settings of Siamese pretraining: the same
+    :class:`~fewshot_utils.pretraining.TrainingRecipe` as supervised pretraining, plus:
 
     ``head``: ``"cosine"`` or ``"l1"`` (see :class:`SiameseModel`);
     ``batch_size`` counts *pairs* (each puts two images through f(x));
@@ -214,22 +219,11 @@ class SiameseConfig:
     fixed pairs of held-out drawings measure pair accuracy after each epoch.
     """
 
-    epochs: int = 20
     head: str = "cosine"
     batch_size: int = 64
     pairs_per_epoch: int | None = None
     positive_fraction: float = 0.5
-    lr: float = 3e-3
-    weight_decay: float = 5e-4
-    channels: int = 64
-    validation_per_class: int = 4
     validation_pairs: int = 4000
-    augment: bool = True
-    rotation: float = 10.0
-    scale: float = 0.1
-    shift: float = 2.0
-    shear: float = 0.1
-    seed: int = 0
 
 
 @dataclass
