@@ -14,62 +14,17 @@ from __future__ import annotations
 import torch
 
 from fewshot_utils.cosine_similarity import cosine_similarity, l2_normalize
-
-TOLERANCE = 1e-5
-
-
-# ----------------------------------------------------------------------------
-# Shared helpers (also used by fewshot_utils.exercises.prototypes)
-# ----------------------------------------------------------------------------
-
-
-def passed(message: str) -> bool:
-    print(f"✅ Correct! {message}")
-    return True
-
-
-def failed(message: str, hint: str | None = None) -> bool:
-    print(f"❌ Not yet: {message}")
-    if hint:
-        print(f"   Hint: {hint}")
-    return False
-
-
-def not_answered(what: str) -> bool:
-    print(f"⏳ Not answered yet: {what}")
-    return False
-
-
-def shape(tensor) -> list[int]:
-    return list(tensor.shape)
-
-
-def as_tensor(result) -> torch.Tensor | None:
-    """The learner's result as a float tensor, or ``None`` when it cannot be one."""
-    if isinstance(result, torch.Tensor):
-        return result.detach().to(torch.float32)
-    try:
-        return torch.as_tensor(result, dtype=torch.float32)
-    except (TypeError, ValueError, RuntimeError):
-        return None
-
-
-def close(result: torch.Tensor, expected: torch.Tensor, tolerance: float = TOLERANCE) -> bool:
-    return result.shape == expected.shape and torch.allclose(
-        result, expected, atol=tolerance, rtol=tolerance
-    )
-
-
-def call(function, *arguments):
-    """``(result, None)``, or ``(None, "ErrorType: message")`` when the call raised."""
-    try:
-        return function(*(argument.clone() for argument in arguments)), None
-    except Exception as error:  # a learner's bug is reported, never raised
-        return None, f"{type(error).__name__}: {error}"
-
-
-def name_of(function) -> str:
-    return getattr(function, "__name__", "your function")
+from fewshot_utils.exercises.checking import (
+    as_tensor,
+    call,
+    close,
+    failed,
+    matches,
+    name_of,
+    not_answered,
+    passed,
+    shape,
+)
 
 
 def _random(*size: int, seed: int) -> torch.Tensor:
@@ -100,15 +55,6 @@ def _l2_cases() -> list[tuple[str, torch.Tensor]]:
             torch.tensor([[1.0, 2, 2, 4], [0] * 4, [0, 5, 0, 0]]),
         ),
     ]
-
-
-def matches(make_candidate, result: torch.Tensor) -> bool:
-    """Whether ``make_candidate()`` (a likely mistake) gives ``result``; ``False`` if it raises."""
-    try:
-        candidate = make_candidate()
-    except Exception:  # the mistake would not even run on this input
-        return False
-    return candidate.shape == result.shape and torch.allclose(candidate, result, atol=1e-5)
 
 
 def _diagnose_l2(x: torch.Tensor, result: torch.Tensor) -> str:

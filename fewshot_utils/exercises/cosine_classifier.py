@@ -20,10 +20,17 @@ from __future__ import annotations
 import torch
 
 from fewshot_utils.cosine_similarity import l2_normalize
-from fewshot_utils.exercises.cosine import as_tensor, close, failed, name_of, not_answered, passed
-from fewshot_utils.exercises.cosine import matches as _matches
-from fewshot_utils.exercises.cosine import shape as _shape
-from fewshot_utils.exercises.fine_tuning import call_with
+from fewshot_utils.exercises.checking import (
+    as_tensor,
+    call,
+    close,
+    failed,
+    name_of,
+    not_answered,
+    passed,
+)
+from fewshot_utils.exercises.checking import matches as _matches
+from fewshot_utils.exercises.checking import shape as _shape
 from fewshot_utils.fine_tuning import classifier_logits
 
 TOLERANCE = 1e-4
@@ -119,7 +126,7 @@ def check_cosine_logits(my_cosine_logits) -> bool:
         return not_answered("define a function my_cosine_logits(W, queries, scale) and pass it.")
     for index, (description, W, queries, scale) in enumerate(_cases()):
         expected = cosine_logits(W, queries, scale)
-        result, error = call_with(my_cosine_logits, W, queries, scale)
+        result, error = call(my_cosine_logits, W, queries, scale)
         if error is not None:
             return failed(
                 f"{name} raised {error} on {description}.",

@@ -23,8 +23,16 @@ import math
 
 import torch
 
-from fewshot_utils.exercises.cosine import as_tensor, failed, name_of, not_answered, passed, shape
-from fewshot_utils.exercises.fine_tuning import as_number, call_with
+from fewshot_utils.exercises.checking import (
+    as_number,
+    as_tensor,
+    call,
+    failed,
+    name_of,
+    not_answered,
+    passed,
+    shape,
+)
 from fewshot_utils.fine_tuning import entropy, entropy_from_logits
 
 TOLERANCE = 1e-4
@@ -142,7 +150,7 @@ def check_mean_query_entropy(my_mean_query_entropy) -> bool:
         return not_answered("define a function my_mean_query_entropy(logits) and pass it here.")
     for index, (description, logits) in enumerate(_cases()):
         expected = float(mean_query_entropy(logits))
-        result, error = call_with(my_mean_query_entropy, logits)
+        result, error = call(my_mean_query_entropy, logits)
         if error is not None:
             return failed(
                 f"{name} raised {error} on {description}.",

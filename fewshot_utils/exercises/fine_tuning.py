@@ -21,8 +21,10 @@ import torch
 import torch.nn.functional as F
 
 from fewshot_utils.cosine_similarity import l2_normalize
-from fewshot_utils.exercises.cosine import (
+from fewshot_utils.exercises.checking import (
+    as_number,
     as_tensor,
+    call,
     failed,
     matches,
     name_of,
@@ -32,26 +34,6 @@ from fewshot_utils.exercises.cosine import (
 )
 
 TOLERANCE = 1e-4
-
-
-def call_with(function, *arguments):
-    """``(result, None)``, or ``(None, "ErrorType: message")`` when the call raised.
-
-    Tensors are cloned first, so a learner's in-place edit cannot change the test case.
-    """
-    try:
-        cloned = [a.clone() if isinstance(a, torch.Tensor) else a for a in arguments]
-        return function(*cloned), None
-    except Exception as error:  # a learner's bug is reported, never raised
-        return None, f"{type(error).__name__}: {error}"
-
-
-def as_number(result) -> float | None:
-    """A scalar answer (``float``, 0-d or one-element tensor) as a float, else ``None``."""
-    tensor = as_tensor(result)
-    if tensor is None or tensor.numel() != 1:
-        return None
-    return float(tensor.reshape(()))
 
 
 def support_cross_entropy(W: torch.Tensor, b: torch.Tensor, support: torch.Tensor) -> torch.Tensor:
@@ -161,7 +143,7 @@ def check_support_cross_entropy(my_support_cross_entropy) -> bool:
         )
     for index, (description, W, b, support) in enumerate(_cases()):
         expected = float(support_cross_entropy(W, b, support))
-        result, error = call_with(my_support_cross_entropy, W, b, support)
+        result, error = call(my_support_cross_entropy, W, b, support)
         if error is not None:
             return failed(
                 f"{name} raised {error} on {description}.",

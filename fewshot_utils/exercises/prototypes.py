@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from fewshot_utils.cosine_similarity import l2_normalize
-from fewshot_utils.exercises.cosine import (
+from fewshot_utils.exercises.checking import (
     as_tensor,
     call,
     close,

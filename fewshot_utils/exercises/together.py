@@ -29,7 +29,7 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
-from fewshot_utils.exercises.cosine import failed, name_of, not_answered, passed
+from fewshot_utils.exercises.checking import failed, name_of, not_answered, passed
 from fewshot_utils.inspection import RIGHT, WRONG
 
 VERDICTS = ("helps", "hurts", "unclear")

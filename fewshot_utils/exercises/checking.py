@@ -1,0 +1,86 @@
+"""What every checker shares: how it calls the learner's function and how it reports.
+
+A checker calls the learner's function with :func:`call` (a copy of the inputs, an
+exception reported instead of raised), turns the answer into a tensor or a number
+(:func:`as_tensor`, :func:`as_number`), compares it with the package's reference
+(:func:`close`), tests likely mistakes against it (:func:`matches`), and prints one
+verdict: :func:`passed`, :func:`failed` with a hint, or :func:`not_answered`. Each
+returns ``True``/``False``, which the checker returns too.
+"""
+
+from __future__ import annotations
+
+import torch
+
+TOLERANCE = 1e-5
+
+
+def passed(message: str) -> bool:
+    print(f"✅ Correct! {message}")
+    return True
+
+
+def failed(message: str, hint: str | None = None) -> bool:
+    print(f"❌ Not yet: {message}")
+    if hint:
+        print(f"   Hint: {hint}")
+    return False
+
+
+def not_answered(what: str) -> bool:
+    print(f"⏳ Not answered yet: {what}")
+    return False
+
+
+def name_of(function) -> str:
+    return getattr(function, "__name__", "your function")
+
+
+def call(function, *arguments):
+    """``(result, None)``, or ``(None, "ErrorType: message")`` when the call raised.
+
+    Tensors are cloned first, so a learner's in-place edit cannot change the test case.
+    """
+    try:
+        cloned = [a.clone() if isinstance(a, torch.Tensor) else a for a in arguments]
+        return function(*cloned), None
+    except Exception as error:  # a learner's bug is reported, never raised
+        return None, f"{type(error).__name__}: {error}"
+
+
+def shape(tensor) -> list[int]:
+    return list(tensor.shape)
+
+
+def as_tensor(result) -> torch.Tensor | None:
+    """The learner's result as a float tensor, or ``None`` when it cannot be one."""
+    if isinstance(result, torch.Tensor):
+        return result.detach().to(torch.float32)
+    try:
+        return torch.as_tensor(result, dtype=torch.float32)
+    except (TypeError, ValueError, RuntimeError):
+        return None
+
+
+def as_number(result) -> float | None:
+    """A scalar answer (``float``, 0-d or one-element tensor) as a float, else ``None``."""
+    tensor = as_tensor(result)
+    if tensor is None or tensor.numel() != 1:
+        return None
+    return float(tensor.reshape(()))
+
+
+def close(result: torch.Tensor, expected: torch.Tensor, tolerance: float = TOLERANCE) -> bool:
+    """Same shape and equal within ``tolerance`` (absolute and relative)."""
+    return result.shape == expected.shape and torch.allclose(
+        result, expected, atol=tolerance, rtol=tolerance
+    )
+
+
+def matches(make_candidate, result: torch.Tensor) -> bool:
+    """Whether ``make_candidate()`` (a likely mistake) gives ``result``; ``False`` if it raises."""
+    try:
+        candidate = make_candidate()
+    except Exception:  # the mistake would not even run on this input
+        return False
+    return candidate.shape == result.shape and torch.allclose(candidate, result, atol=1e-5)
