@@ -34,7 +34,7 @@ over the methods that use them. lr 1e-1 was added to the grid after a first run
 chose 3e-2, then its largest value; the check of stage D also looks one step
 beyond the grid's edge (reported, not used).
 
-The package's defaults (``fewshot_utils.evaluation.METHODS``) are compared with
+The package's defaults (``fewshot_utils.fewshot.methods.METHODS``) are compared with
 the chosen settings at the end of the confirmation, paired on the same episodes.
 
 Runs on 1 CPU thread (the course's 2-core budget, shared).
@@ -57,18 +57,19 @@ import torch  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fewshot_utils.backbone import Conv4, embed  # noqa: E402
-from fewshot_utils.checkpoints import load_backbone, save_checkpoint  # noqa: E402
-from fewshot_utils.data import ZIPS_VARIABLE, load_dataset  # noqa: E402
-from fewshot_utils.episodes import sample_episodes  # noqa: E402
-from fewshot_utils.evaluation import (  # noqa: E402
-    METHODS,
+from fewshot_utils.data.datasets import load_dataset  # noqa: E402
+from fewshot_utils.data.omniglot import ZIPS_VARIABLE  # noqa: E402
+from fewshot_utils.fewshot.episodes import sample_episodes  # noqa: E402
+from fewshot_utils.fewshot.evaluation import (  # noqa: E402
     episode_features,
     evaluate,
     paired_difference,
 )
-from fewshot_utils.fine_tuning import FineTuningConfig, fine_tune  # noqa: E402
-from fewshot_utils.pretraining import PretrainingConfig, config_dict, pretrain  # noqa: E402
+from fewshot_utils.fewshot.fine_tuning import FineTuning, fine_tune  # noqa: E402
+from fewshot_utils.fewshot.methods import METHODS  # noqa: E402
+from fewshot_utils.models.checkpoints import load_backbone, save_checkpoint  # noqa: E402
+from fewshot_utils.models.conv4 import Conv4, embed  # noqa: E402
+from fewshot_utils.training.supervised import PretrainingConfig, config_dict, pretrain  # noqa: E402
 
 SETTINGS = ((5, 1), (5, 5), (20, 1), (20, 5))
 SHARED_ZIPS = [
@@ -91,17 +92,17 @@ def say(*args) -> None:
     print(*args, flush=True)
 
 
-def method_config(name: str, s: dict) -> FineTuningConfig:
+def method_config(name: str, s: dict) -> FineTuning:
     """The config of one of the course's methods with the settings ``s``."""
     optimiser = {"lr": s["lr"], "steps": s["steps"]}
     cosine = {"classifier": "cosine", "scale": s["scale"], "learn_scale": s["learn_scale"]}
     entropy = {"entropy_weight": s["entropy_weight"]}
     return {
-        "fine-tune (random init)": lambda: FineTuningConfig(init="random", **optimiser),
-        "fine-tune (W = M)": lambda: FineTuningConfig(**optimiser),
-        "W = M + entropy": lambda: FineTuningConfig(**entropy, **optimiser),
-        "W = M + cosine": lambda: FineTuningConfig(**cosine, **optimiser),
-        "W = M + entropy + cosine": lambda: FineTuningConfig(**entropy, **cosine, **optimiser),
+        "fine-tune (random init)": lambda: FineTuning(init="random", **optimiser),
+        "fine-tune (W = M)": lambda: FineTuning(**optimiser),
+        "W = M + entropy": lambda: FineTuning(**entropy, **optimiser),
+        "W = M + cosine": lambda: FineTuning(**cosine, **optimiser),
+        "W = M + entropy + cosine": lambda: FineTuning(**entropy, **cosine, **optimiser),
     }[name]()
 
 
@@ -293,7 +294,7 @@ def max_class_share(bench: Bench, config, key=(20, 1), limit: int = 200) -> floa
     episodes = bench.episodes[key][0:limit]
     support, query, _ = episode_features(bench.features, episodes)
     if config is None:
-        from fewshot_utils.prototypes import prototype_logits, prototypes
+        from fewshot_utils.fewshot.prototypes import prototype_logits, prototypes
 
         predictions = prototype_logits(prototypes(support), query).argmax(-1)
     else:
@@ -552,7 +553,7 @@ def main() -> int:
     package = {name: config for name, config in METHODS.items() if config is not None}
     matches = all(package[name] == chosen[name] for name in FINE_TUNED)
     say(
-        "\nfewshot_utils.evaluation.METHODS "
+        "\nfewshot_utils.fewshot.methods.METHODS "
         + ("matches the chosen settings." if matches else "differs from the chosen settings:")
     )
     if not matches:
@@ -618,11 +619,11 @@ def main() -> int:
         ("prototype", None),
         (
             "linear, λ = 1, lr 1e-2, 100 steps",
-            FineTuningConfig(entropy_weight=1.0, lr=1e-2, steps=100),
+            FineTuning(entropy_weight=1.0, lr=1e-2, steps=100),
         ),
         (
             "cosine s = 10, λ = 1, lr 1e-2, 100 steps",
-            FineTuningConfig(
+            FineTuning(
                 entropy_weight=1.0, lr=1e-2, steps=100, classifier="cosine", scale=10.0
             ),
         ),

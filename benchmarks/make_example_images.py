@@ -8,7 +8,7 @@ script makes look-alikes, deterministically from a seed:
 
 1. **Draw**: each character is rendered in a font that has it and distorted by
    Glyphs' random affine, elastic and pen-width distortions
-   (:func:`fewshot_utils.glyphs.draw_class`, :func:`fewshot_utils.glyphs.distort`),
+   (:func:`fewshot_utils.data.glyphs.draw_class`, :func:`fewshot_utils.data.glyph_drawing.distort`),
    so that no two drawings of a symbol are the same, as with handwriting;
 2. **Paper**: the 64 x 64 drawing is enlarged (bicubic, so the strokes get soft
    edges) to a photo of 100-130 pixels a side, not always square; the paper is
@@ -39,7 +39,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from fewshot_utils.glyphs import GlyphClass, distort, draw_class, fonts_with_glyph
+from fewshot_utils.data.glyph_drawing import distort, fonts_with_glyph
+from fewshot_utils.data.glyphs import GlyphClass, draw_class
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "data" / "example_images"

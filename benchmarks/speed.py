@@ -10,10 +10,10 @@ A benchmark that prints figures, not a test. Both parts use the same seeded
 episodes for every method compared and the same number of torch threads.
 
 **Part 1, cached features** (20-way 5-shot, 15 queries, 100 Adam steps): the
-evaluation split is embedded once; then :func:`fewshot_utils.evaluation.evaluate`
+evaluation split is embedded once; then :func:`fewshot_utils.fewshot.evaluation.evaluate`
 (all episodes batched, chunk by chunk) is timed against
-:func:`~fewshot_utils.evaluation.evaluate_per_episode_loop` (one episode at a time,
-:func:`~fewshot_utils.fine_tuning.fine_tune_one_episode`, a fresh ``torch.optim.Adam``
+:func:`~fewshot_utils.fewshot.evaluation.evaluate_per_episode_loop` (one episode at a time,
+:func:`~fewshot_utils.fewshot.fine_tuning.fine_tune_one_episode`, a fresh ``torch.optim.Adam``
 per episode) for the fine-tuning methods, and their per-episode accuracies are
 checked to agree.
 
@@ -64,17 +64,19 @@ import torch  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fewshot_utils.backbone import Conv4, Preprocessing, embed  # noqa: E402
-from fewshot_utils.checkpoints import SHIPPED_CHECKPOINT, load_backbone  # noqa: E402
-from fewshot_utils.data import ZIPS_VARIABLE, load_dataset, load_omniglot_split  # noqa: E402
-from fewshot_utils.episodes import Episodes, sample_episodes  # noqa: E402
-from fewshot_utils.evaluation import (  # noqa: E402
+from fewshot_utils.data.datasets import load_dataset  # noqa: E402
+from fewshot_utils.data.omniglot import ZIPS_VARIABLE, load_omniglot_split  # noqa: E402
+from fewshot_utils.fewshot.episodes import Episodes, sample_episodes  # noqa: E402
+from fewshot_utils.fewshot.evaluation import (  # noqa: E402
     EvaluationResult,
     evaluate,
     evaluate_per_episode_loop,
     mean_and_ci,
-    resolve_method,
 )
+from fewshot_utils.fewshot.methods import resolve_method  # noqa: E402
+from fewshot_utils.models.checkpoints import load_backbone  # noqa: E402
+from fewshot_utils.models.conv4 import Conv4, Preprocessing, embed  # noqa: E402
+from fewshot_utils.paths import SHIPPED_CHECKPOINT  # noqa: E402
 
 QUERIES = 15
 PART1_SETTING = (20, 5)
@@ -327,7 +329,7 @@ def part2(split, backbone, preprocessing, features, embedding, args, loop_episod
                 "part": 2,
                 "who": "ours",
                 "method": name,
-                "config": None if config is None else config.describe(),
+                "config": config.describe(),
                 "ways": ways,
                 "shots": shots,
                 "episodes": args.episodes,

@@ -1,4 +1,23 @@
-"""The first cell of every notebook: seeds, threads and figure style in one call."""
+"""What a notebook imports first: its set-up, and everything it needs before the lesson starts.
+
+The first code cell of every notebook is::
+
+    from fewshot_utils.notebook import setup
+
+    setup(seed=0)
+
+Importing :mod:`fewshot_utils` (which this does) sets the thread policy *before* torch
+loads (:mod:`fewshot_utils.runtime`), so it must come before ``import torch``.
+:func:`setup` seeds Python, NumPy and torch, chooses the number of threads and turns on
+inline figures.
+
+Then, from the package's lower layers, what every lesson needs:
+
+* :func:`load_dataset`: base and novel classes (Omniglot, or the offline Glyphs);
+* :func:`find_backbone`: the shipped backbone, or your own (``find_backbone("mine")``);
+* :func:`split_features`: f(x) of a whole split, computed once per backbone and cached;
+* :func:`embed`: f(x) of any images.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +26,14 @@ import random
 
 import numpy as np
 import torch
+
+from fewshot_utils.data.datasets import load_dataset
+from fewshot_utils.models.checkpoints import find_backbone
+from fewshot_utils.models.conv4 import embed
+from fewshot_utils.models.features import split_features
+from fewshot_utils.paths import own_checkpoint
+
+__all__ = ["embed", "find_backbone", "load_dataset", "own_checkpoint", "setup", "split_features"]
 
 
 def setup(seed: int = 0, threads: int | None = None) -> None:
@@ -20,12 +47,9 @@ def setup(seed: int = 0, threads: int | None = None) -> None:
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.set_num_threads(threads or min(2, os.cpu_count() or 1))
-    try:
-        import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt
 
-        plt.rcParams.update({"figure.dpi": 90, "axes.grid": False, "image.cmap": "gray"})
-    except ImportError:  # pragma: no cover - matplotlib is a dependency
-        return
+    plt.rcParams.update({"figure.dpi": 90, "axes.grid": False, "image.cmap": "gray"})
     try:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover - IPython comes with Jupyter

@@ -3,8 +3,8 @@
 import subprocess
 import sys
 
-from fewshot_utils.checkpoints import load_backbone
 from fewshot_utils.cli import main
+from fewshot_utils.models.checkpoints import load_backbone
 
 
 def test_data_prints_one_line_per_split(tmp_path, tiny_omniglot_zips, capsys):

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fewshot_utils.cosine_similarity import (
+from fewshot_utils.fewshot.cosine_similarity import (
     cosine_similarity,
     cosine_similarity_matrix,
     l2_normalize,

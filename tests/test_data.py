@@ -10,14 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from fewshot_utils import data
-from fewshot_utils.data import (
-    OmniglotUnavailable,
-    load_dataset,
-    load_omniglot,
-    safe_extract,
-    to_dataset_image,
-)
+from fewshot_utils.data import omniglot as data
+from fewshot_utils.data.datasets import load_dataset, load_omniglot
+from fewshot_utils.data.images import to_dataset_image
+from fewshot_utils.data.omniglot import OmniglotUnavailable, safe_extract
 
 
 def test_loads_both_splits_from_local_zips(tmp_path, tiny_omniglot_zips):
@@ -76,7 +72,7 @@ def test_explicit_omniglot_without_data_raises_clear_error(tmp_path):
 
 
 def test_auto_falls_back_to_glyphs_with_one_line(tmp_path, capsys, monkeypatch):
-    from fewshot_utils import glyphs
+    from fewshot_utils.data import glyphs
 
     calls = {}
 

@@ -7,29 +7,28 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from fewshot_utils.cosine_similarity import l2_normalize
-from fewshot_utils.diagnostics import (
-    Reliability,
-    accuracy_zoom,
+from fewshot_utils.fewshot.calibration import Reliability, expected_calibration_error, reliability
+from fewshot_utils.fewshot.cosine_similarity import l2_normalize
+from fewshot_utils.fewshot.episodes import sample_episodes
+from fewshot_utils.fewshot.evaluation import (
     by_method,
-    comparison_table,
-    curve_mean_and_ci,
     episode_chunks,
     episode_probabilities,
+    evaluate,
     evaluate_methods,
-    expected_calibration_error,
+    sweep,
+)
+from fewshot_utils.fewshot.fine_tuning import FineTuning, FineTuningHistory
+from fewshot_utils.fewshot.inspection import predicted_class_shares, record_fine_tuning
+from fewshot_utils.viz.calibration import reliability_diagram
+from fewshot_utils.viz.fine_tuning import (
+    accuracy_zoom,
+    curve_mean_and_ci,
     fine_tuning_curves,
     predicted_class_histogram,
-    predicted_class_shares,
-    record_fine_tuning,
-    reliability,
-    reliability_diagram,
-    sweep,
     sweep_figure,
 )
-from fewshot_utils.episodes import sample_episodes
-from fewshot_utils.evaluation import evaluate
-from fewshot_utils.fine_tuning import FineTuningConfig, FineTuningHistory
+from fewshot_utils.viz.tables import comparison_table
 
 
 def toy_features(classes=12, per_class=20, dim=16, noise=0.9, seed=0):
@@ -53,7 +52,7 @@ def test_curve_mean_and_ci_by_hand():
     # std of (1, 3) = √2 (E - 1 denominator): ci = 1.96 √2 / √2 = 1.96
     assert ci == pytest.approx([1.96, 0.0, 1.96 * math.sqrt(8) / math.sqrt(2)])
     mean, ci = curve_mean_and_ci(torch.tensor([5.0, 6.0]))  # one episode: no interval
-    assert mean.tolist() == [5.0, 6.0] and ci.tolist() == [0.0, 0.0]
+    assert mean.tolist() == [5.0, 6.0] and all(math.isnan(c) for c in ci.tolist())
 
 
 def test_episode_chunks_cover_every_episode_once():
@@ -73,7 +72,7 @@ def test_episode_chunks_cover_every_episode_once():
 def test_record_fine_tuning_starts_at_the_prototype_classifier():
     features, labels = toy_features()
     episodes = sample_episodes(labels, 5, 1, queries=5, episodes=30, seed=1)
-    config = FineTuningConfig(steps=7)
+    config = FineTuning(steps=7)
     history = record_fine_tuning(features, episodes, config)
     assert history.support_loss.shape == history.query_accuracy.shape == (8, 30)
     assert history.query_entropy.shape == (8, 30)
@@ -83,12 +82,8 @@ def test_record_fine_tuning_starts_at_the_prototype_classifier():
     tuned = evaluate(features, episodes, config)  # the last row is the fine-tuned classifier
     assert torch.allclose(history.query_accuracy[-1].double(), tuned.per_episode, atol=1e-4)
     assert float(history.support_loss[-1].mean()) < float(history.support_loss[0].mean())
-    chunked = record_fine_tuning(
-        features, episodes, FineTuningConfig("random", steps=3), chunk_size=7
-    )
-    whole = record_fine_tuning(
-        features, episodes, FineTuningConfig("random", steps=3), chunk_size=30
-    )
+    chunked = record_fine_tuning(features, episodes, FineTuning("random", steps=3), chunk_size=7)
+    whole = record_fine_tuning(features, episodes, FineTuning("random", steps=3), chunk_size=30)
     for field in ("support_loss", "query_entropy", "query_accuracy"):
         assert torch.allclose(getattr(chunked, field), getattr(whole, field), atol=1e-5)
 
@@ -97,8 +92,8 @@ def test_fine_tuning_curves_panels_and_reference():
     features, labels = toy_features()
     episodes = sample_episodes(labels, 5, 1, queries=5, episodes=20, seed=2)
     histories = {
-        "random init": record_fine_tuning(features, episodes, FineTuningConfig("random", steps=5)),
-        "W = M": record_fine_tuning(features, episodes, FineTuningConfig(steps=5)),
+        "random init": record_fine_tuning(features, episodes, FineTuning("random", steps=5)),
+        "W = M": record_fine_tuning(features, episodes, FineTuning(steps=5)),
     }
     fig = fine_tuning_curves(histories, reference={"W = M": 80.0, "random init": 80.0})
     assert isinstance(fig, Figure) and len(fig.axes) == 3
@@ -224,7 +219,7 @@ def test_reliability_diagram():
 
 
 @pytest.mark.parametrize(
-    "method", ["prototype", FineTuningConfig(steps=5), FineTuningConfig("random", steps=5)]
+    "method", ["prototype", FineTuning(steps=5), FineTuning("random", steps=5)]
 )
 def test_episode_probabilities_match_evaluate(method):
     features, labels = toy_features()
@@ -248,10 +243,10 @@ def test_prototype_scale_changes_probabilities_not_predictions():
 def test_sweep_is_evaluate_with_one_field_changed():
     features, labels = toy_features()
     episodes = sample_episodes(labels, 5, 1, queries=4, episodes=15, seed=5)
-    config = FineTuningConfig(steps=4)
+    config = FineTuning(steps=4)
     results = sweep(features, episodes, config, "lr", [1e-3, 1e-1])
     assert [r.config.lr for r in results] == [1e-3, 1e-1]
-    direct = evaluate(features, episodes, FineTuningConfig(steps=4, lr=1e-1))
+    direct = evaluate(features, episodes, FineTuning(steps=4, lr=1e-1))
     assert torch.equal(results[1].per_episode, direct.per_episode)
     zero_steps = sweep(features, episodes, config, "steps", [0])[0]
     prototype = evaluate(features, episodes, "prototype")
@@ -272,7 +267,7 @@ def test_sweep_figure():
     assert "prototype classifier" in ax.get_legend_handles_labels()[1]
     features, labels = toy_features()
     episodes = sample_episodes(labels, 5, 1, queries=4, episodes=10, seed=6)
-    results = sweep(features, episodes, FineTuningConfig(steps=2), "steps", [0, 2])
+    results = sweep(features, episodes, FineTuning(steps=2), "steps", [0, 2])
     assert isinstance(sweep_figure([0, 2], results, "steps", reference=results[0]), Figure)
     with pytest.raises(ValueError, match="one result per value"):
         sweep_figure([0, 1, 2], results, "steps")
@@ -283,7 +278,7 @@ def test_evaluate_methods_and_comparison_table():
     results = evaluate_methods(
         features,
         labels,
-        ["prototype", FineTuningConfig(steps=0), "finetune-random"],
+        ["prototype", FineTuning(steps=0), "finetune-random"],
         settings=((5, 1), (3, 2)),
         episodes=40,
         queries=4,
@@ -310,7 +305,7 @@ def test_comparison_table_bold_when_the_interval_excludes_zero():
     results = evaluate_methods(
         features,
         labels,
-        {"prototype": "prototype", "broken": FineTuningConfig(entropy_weight=50.0, lr=0.5)},
+        {"prototype": "prototype", "broken": FineTuning(entropy_weight=50.0, lr=0.5)},
         settings=((5, 1),),
         episodes=60,
         queries=4,

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from fewshot_utils.episodes import sample_episodes
+from fewshot_utils.fewshot.episodes import sample_episodes
 
 
 def labels_of(images_per_class: list[int]) -> torch.Tensor:

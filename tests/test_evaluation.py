@@ -6,19 +6,19 @@ import math
 import pytest
 import torch
 
-from fewshot_utils.benchmark import markdown_table, run_benchmark
-from fewshot_utils.episodes import sample_episodes
-from fewshot_utils.evaluation import (
-    METHOD_KEYS,
-    METHODS,
-    FineTuningConfig,
+from fewshot_utils.fewshot.benchmark import run_benchmark
+from fewshot_utils.fewshot.episodes import sample_episodes
+from fewshot_utils.fewshot.evaluation import (
     episode_features,
     evaluate,
     evaluate_per_episode_loop,
     mean_and_ci,
     paired_difference,
-    resolve_method,
 )
+from fewshot_utils.fewshot.fine_tuning import FineTuning
+from fewshot_utils.fewshot.methods import METHOD_KEYS, METHODS, resolve_method
+from fewshot_utils.fewshot.prototypes import PrototypeMethod
+from fewshot_utils.viz.tables import benchmark_table
 
 
 def split_features(classes=12, per_class=10, dim=16, noise=1.2, seed=0):
@@ -68,7 +68,7 @@ def test_mean_and_ci_by_hand():
     [
         "prototype",
         "fine-tune (random init)",
-        FineTuningConfig(entropy_weight=0.1, classifier="cosine", learn_scale=True, steps=20),
+        FineTuning(entropy_weight=0.1, classifier="cosine", learn_scale=True, steps=20),
     ],
     ids=str,
 )
@@ -76,7 +76,7 @@ def test_batched_evaluation_equals_the_per_episode_loop(method):
     features, labels = split_features()
     episodes = sample_episodes(labels, ways=5, shots=2, queries=5, episodes=12, seed=2)
     if isinstance(method, str) and method != "prototype":
-        method = FineTuningConfig(init="random", steps=20)  # short, same tricks
+        method = FineTuning(init="random", steps=20)  # short, same tricks
     batched = evaluate(features, episodes, method, chunk_size=5)
     looped = evaluate_per_episode_loop(features, episodes, method)
     assert torch.allclose(batched.per_episode, looped.per_episode)
@@ -110,14 +110,14 @@ def test_methods_table_in_the_course_order():
     ]
     assert list(METHOD_KEYS.values()) == list(METHODS)
     assert all(key.isascii() and " " not in key for key in METHOD_KEYS)
-    assert METHODS["prototype"] is None
+    assert isinstance(METHODS["prototype"], PrototypeMethod)
     assert METHODS["fine-tune (random init)"].init == "random"
     all_three = METHODS["W = M + entropy + cosine"]
     assert (all_three.init, all_three.classifier) == ("prototypes", "cosine")
     assert all_three.entropy_weight > 0
     assert resolve_method("finetune-all") == ("W = M + entropy + cosine", all_three)
-    assert resolve_method(None) == ("prototype", None)
-    name, config = resolve_method(FineTuningConfig(steps=7))
+    assert resolve_method(None) == ("prototype", PrototypeMethod())
+    name, config = resolve_method(FineTuning(steps=7))
     assert name.startswith("fine-tune (W = M, linear") and config.steps == 7
     with pytest.raises(ValueError, match="unknown method 'protonet': use one of 'prototype'"):
         resolve_method("protonet")
@@ -127,7 +127,7 @@ def test_paired_difference_needs_the_same_episodes():
     features, labels = split_features()
     episodes = sample_episodes(labels, 5, 1, 5, 30, seed=0)
     prototype = evaluate(features, episodes, "prototype")
-    cosine = evaluate(features, episodes, FineTuningConfig(classifier="cosine", steps=10))
+    cosine = evaluate(features, episodes, FineTuning(classifier="cosine", steps=10))
     difference = paired_difference(cosine, prototype)
     assert difference.mean == pytest.approx(cosine.accuracy - prototype.accuracy)
     assert torch.allclose(difference.per_episode, cosine.per_episode - prototype.per_episode)
@@ -138,7 +138,7 @@ def test_paired_difference_needs_the_same_episodes():
 
 def test_chunk_size_must_be_positive():
     features, labels = split_features()
-    with pytest.raises(ValueError, match="chunk_size must be >= 1"):
+    with pytest.raises(ValueError, match="chunk_size must be a whole number >= 1"):
         evaluate(features, sample_episodes(labels, 3, 1, 2, 2), chunk_size=0)
 
 
@@ -176,7 +176,7 @@ def test_run_benchmark_rows():
     json.dumps(rows)  # plain numbers only
 
 
-def test_markdown_table_format():
+def test_benchmark_table_format():
     def row(method, ways, shots, accuracy, ci95, seconds, paired, paired_ci):
         return {
             "method": method, "ways": ways, "shots": shots, "episodes": 1000,
@@ -190,13 +190,13 @@ def test_markdown_table_format():
         row("prototype", 20, 5, 97.61, 0.08, 0.5, 0.0, 0.0),
         row("W = M + cosine", 20, 5, 97.5, 0.081, 4.25, -0.113, 0.049),
     ]
-    assert markdown_table(rows) == (
+    assert benchmark_table(rows) == (
         "| method | 5-way 1-shot | 20-way 5-shot | seconds |\n"
         "|---|---:|---:|---:|\n"
         "| prototype | 97.1 ± 0.3 | 97.6 ± 0.1 | 0.7 |\n"
         "| W = M + cosine | 97.6 ± 0.3 | 97.5 ± 0.1 | 7.2 |\n"
     )
-    assert markdown_table(rows, paired=True) == (
+    assert benchmark_table(rows, paired=True) == (
         "| method | 5-way 1-shot | 20-way 5-shot | seconds |\n"
         "|---|---:|---:|---:|\n"
         "| prototype | reference | reference | 0.7 |\n"
@@ -211,8 +211,8 @@ def test_markdown_table_format():
 
 @pytest.fixture
 def checkpoint(tmp_path):
-    from fewshot_utils.backbone import Conv4, Preprocessing
-    from fewshot_utils.checkpoints import save_checkpoint
+    from fewshot_utils.models.checkpoints import save_checkpoint
+    from fewshot_utils.models.conv4 import Conv4, Preprocessing
 
     torch.manual_seed(0)
     return save_checkpoint(tmp_path / "conv4.pt", Conv4(channels=8), Preprocessing())
@@ -256,4 +256,4 @@ def test_cli_trick_switches_need_a_fine_tuning_method(checkpoint, capsys):
 
     arguments = ["evaluate", "--checkpoint", str(checkpoint), "--method", "prototype"]
     assert main([*arguments, "--entropy-weight", "0.1"]) == 2
-    assert "--entropy-weight change fine-tuning" in capsys.readouterr().err
+    assert "--entropy-weight change a fine-tuning method's settings" in capsys.readouterr().err

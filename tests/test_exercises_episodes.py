@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from fewshot_utils.episodes import sample_episodes
 from fewshot_utils.exercises.episodes import check_episode_size, check_support_labels, episode_size
+from fewshot_utils.fewshot.episodes import sample_episodes
 from tests.test_pretraining import tiny_split
 
 

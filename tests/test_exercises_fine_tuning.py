@@ -6,7 +6,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fewshot_utils.cosine_similarity import l2_normalize
 from fewshot_utils.exercises.cosine_classifier import check_cosine_logits, cosine_logits
 from fewshot_utils.exercises.entropy import (
     BY_HAND_ENTROPY,
@@ -20,7 +19,8 @@ from fewshot_utils.exercises.fine_tuning import (
     hand_made_case,
     support_cross_entropy,
 )
-from fewshot_utils.fine_tuning import FineTuningConfig, fine_tune
+from fewshot_utils.fewshot.cosine_similarity import l2_normalize
+from fewshot_utils.fewshot.fine_tuning import FineTuning, fine_tune
 
 
 def placeholder(*arguments):
@@ -52,7 +52,7 @@ def test_reference_loss_by_hand_and_against_fine_tune():
     generator = torch.Generator().manual_seed(0)
     features = torch.randn(4, 3, 8, generator=generator).relu() + 0.1
     queries = torch.randn(6, 8, generator=generator)
-    classifier = fine_tune(features, queries, FineTuningConfig(steps=0), record=True)
+    classifier = fine_tune(features, queries, FineTuning(steps=0), record=True)
     unit = l2_normalize(features)
     M = l2_normalize(unit.mean(dim=1))
     expected = support_cross_entropy(M, torch.zeros(4), unit)

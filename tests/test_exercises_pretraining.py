@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from fewshot_utils.backbone import PretrainingModel
 from fewshot_utils.exercises.pretraining import check_accuracy_function, check_features
+from fewshot_utils.training.supervised import PretrainingModel
 
 
 def right(logits, labels):

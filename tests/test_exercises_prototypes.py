@@ -5,13 +5,13 @@ import math
 import pytest
 import torch
 
-from fewshot_utils.cosine_similarity import l2_normalize
 from fewshot_utils.exercises.prototypes import (
     check_prototypes,
     check_query_probabilities,
     hand_made_support,
 )
-from fewshot_utils.prototypes import prototypes
+from fewshot_utils.fewshot.cosine_similarity import l2_normalize
+from fewshot_utils.fewshot.prototypes import prototypes
 
 
 def good(support):

@@ -3,16 +3,11 @@
 import pytest
 from matplotlib.figure import Figure
 
-from fewshot_utils.benchmark import run_benchmark
-from fewshot_utils.exercises.together import (
-    HAND_MADE,
-    PUBLISHED,
-    check_verdict,
-    paired_differences_figure,
-    published_table,
-    trick_verdict,
-    verdict_table,
-)
+from fewshot_utils.exercises.together import HAND_MADE, check_verdict
+from fewshot_utils.fewshot.benchmark import PUBLISHED, run_benchmark
+from fewshot_utils.fewshot.evaluation import verdict as trick_verdict
+from fewshot_utils.viz.results import paired_differences_figure
+from fewshot_utils.viz.tables import published_table, verdict_table
 
 
 def rows():

@@ -5,16 +5,15 @@ import math
 import pytest
 import torch
 
-from fewshot_utils.fine_tuning import (
-    FineTuningConfig,
+from fewshot_utils.fewshot.entropy import entropy, entropy_from_logits
+from fewshot_utils.fewshot.fine_tuning import (
+    FineTuning,
     classifier_logits,
-    entropy,
-    entropy_from_logits,
     fine_tune,
     fine_tune_one_episode,
     random_init,
 )
-from fewshot_utils.prototypes import prototype_logits, prototypes
+from fewshot_utils.fewshot.prototypes import prototype_logits, prototypes
 
 
 def episodes(E=4, N=5, K=2, Q=6, d=16, seed=0):
@@ -69,10 +68,10 @@ def test_entropy_extremes():
 def test_zero_steps_from_w_equal_m_is_the_prototype_classifier():
     support, query, _ = episodes()
     M = prototypes(support)
-    linear = fine_tune(support, query, FineTuningConfig(steps=0))
+    linear = fine_tune(support, query, FineTuning(steps=0))
     assert torch.allclose(linear.weight, M) and torch.equal(linear.bias, torch.zeros(4, 5))
     assert torch.allclose(linear.logits(query), prototype_logits(M, query), atol=1e-6)
-    cosine = fine_tune(support, query, FineTuningConfig(steps=0, classifier="cosine", scale=10))
+    cosine = fine_tune(support, query, FineTuning(steps=0, classifier="cosine", scale=10))
     assert torch.allclose(cosine.logits(query), prototype_logits(M, query, scale=10), atol=1e-5)
 
 
@@ -105,7 +104,7 @@ def test_per_episode_scale_and_unbatched_logits():
 @pytest.mark.parametrize("classifier", ["linear", "cosine"])
 def test_cross_entropy_lowers_the_support_loss(init, classifier):
     support, query, labels = episodes()
-    config = FineTuningConfig(init=init, classifier=classifier, steps=30)
+    config = FineTuning(init=init, classifier=classifier, steps=30)
     result = fine_tune(support, query, config, query_labels=labels, record=True)
     history = result.history
     assert history.support_loss.shape == (31, 4)  # the start and 30 steps, per episode
@@ -115,16 +114,16 @@ def test_cross_entropy_lowers_the_support_loss(init, classifier):
 
 def test_entropy_term_lowers_the_query_entropy():
     support, query, _ = episodes()
-    plain = fine_tune(support, query, FineTuningConfig(steps=30), record=True).history
-    config = FineTuningConfig(steps=30, entropy_weight=1.0)
+    plain = fine_tune(support, query, FineTuning(steps=30), record=True).history
+    config = FineTuning(steps=30, entropy_weight=1.0)
     regularised = fine_tune(support, query, config, record=True).history
     assert (regularised.query_entropy[-1] < plain.query_entropy[-1]).all()
 
 
 CONFIGS = [
-    FineTuningConfig(init="random", steps=20),
-    FineTuningConfig(init="prototypes", entropy_weight=0.1, steps=20),
-    FineTuningConfig(classifier="cosine", entropy_weight=0.1, learn_scale=True, steps=20),
+    FineTuning(init="random", steps=20),
+    FineTuning(init="prototypes", entropy_weight=0.1, steps=20),
+    FineTuning(classifier="cosine", entropy_weight=0.1, learn_scale=True, steps=20),
 ]
 
 
@@ -154,13 +153,13 @@ def test_random_start_is_seeded_per_episode():
 
 def test_learned_scale_moves_and_fixed_scale_stays():
     support, query, _ = episodes()
-    config = FineTuningConfig(classifier="cosine", scale=10.0, steps=10)
+    config = FineTuning(classifier="cosine", scale=10.0, steps=10)
     fixed = fine_tune(support, query, config)
     assert fixed.scale == 10.0
     learned = fine_tune(
         support,
         query,
-        FineTuningConfig(classifier="cosine", scale=10.0, learn_scale=True, steps=10),
+        FineTuning(classifier="cosine", scale=10.0, learn_scale=True, steps=10),
     )
     assert learned.scale.shape == (4,) and not torch.allclose(learned.scale, torch.full((4,), 10.0))
 
@@ -169,7 +168,7 @@ def test_fine_tuning_works_inside_no_grad_and_unbatched():
     support, query, labels = episodes(E=1)
     with torch.no_grad():
         result = fine_tune(
-            support[0], query[0], FineTuningConfig(steps=5), record=True, query_labels=labels[0]
+            support[0], query[0], FineTuning(steps=5), record=True, query_labels=labels[0]
         )
     assert result.weight.shape == (5, 16) and result.bias.shape == (5,)
     assert result.history.support_loss.shape == (6,)
@@ -191,13 +190,13 @@ def test_fine_tuning_works_inside_no_grad_and_unbatched():
 )
 def test_bad_configs_are_clear_errors(changes, message):
     with pytest.raises(ValueError, match=message):
-        FineTuningConfig(**changes)
+        FineTuning(**changes)
 
 
 def test_bad_inputs_are_clear_errors():
     support, query, _ = episodes()
     with pytest.raises(ValueError, match="need the episode's query features"):
-        fine_tune(support, None, FineTuningConfig(entropy_weight=0.1))
+        fine_tune(support, None, FineTuning(entropy_weight=0.1))
     with pytest.raises(ValueError, match=r"queries must be \[E, Q, d\]"):
         fine_tune(support, query[:2])
     with pytest.raises(ValueError, match=r"support must be \[E, N, K, d\]"):
@@ -207,6 +206,6 @@ def test_bad_inputs_are_clear_errors():
 
 
 def test_describe_names_the_tricks():
-    config = FineTuningConfig(classifier="cosine", entropy_weight=0.1, scale=10, lr=0.01)
+    config = FineTuning(classifier="cosine", entropy_weight=0.1, scale=10, lr=0.01)
     assert config.describe() == "W = M, cosine (s = 10), λ = 0.1, 100 steps of Adam (lr 0.01)"
-    assert FineTuningConfig(init="random").describe().startswith("random init, linear")
+    assert FineTuning(init="random").describe().startswith("random init, linear")

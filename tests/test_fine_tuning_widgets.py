@@ -4,16 +4,17 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from fewshot_utils import fine_tuning_widgets as module
-from fewshot_utils.cosine_similarity import l2_normalize
-from fewshot_utils.episodes import sample_episodes
-from fewshot_utils.evaluation import METHODS, evaluate
-from fewshot_utils.fine_tuning import FineTuningConfig
-from fewshot_utils.fine_tuning_widgets import (
+from fewshot_utils.fewshot.cosine_similarity import l2_normalize
+from fewshot_utils.fewshot.episodes import sample_episodes
+from fewshot_utils.fewshot.evaluation import evaluate
+from fewshot_utils.fewshot.fine_tuning import FineTuning
+from fewshot_utils.fewshot.methods import METHODS
+from fewshot_utils.viz.fine_tuning import fine_tuning_figure
+from fewshot_utils.widgets import fine_tuning as module
+from fewshot_utils.widgets.fine_tuning import (
     BASE_METHOD,
     explorer_config,
     fine_tuning_explorer,
-    fine_tuning_figure,
     fine_tuning_state,
     with_default,
 )
@@ -46,7 +47,7 @@ def test_state_matches_evaluate_on_the_same_episodes():
     state = fine_tuning_state(
         features, labels, ways=5, shots=1, entropy_weight=0.1, lr=1e-2, steps=6, episodes=20
     )
-    assert state["config"] == FineTuningConfig(entropy_weight=0.1, lr=1e-2, steps=6)
+    assert state["config"] == FineTuning(entropy_weight=0.1, lr=1e-2, steps=6)
     episodes = sample_episodes(labels, 5, 1, 15, 20, seed=0)
     tuned = evaluate(features, episodes, state["config"])
     prototype = evaluate(features, episodes, "prototype")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fewshot_utils import glyphs
-from fewshot_utils.glyphs import (
+from fewshot_utils.data import glyph_drawing, glyphs
+from fewshot_utils.data.glyphs import (
     ALPHABETS,
     EVALUATION_ALPHABETS,
     available_characters,
@@ -14,7 +14,7 @@ from fewshot_utils.glyphs import (
     load_glyphs,
     render_character,
 )
-from fewshot_utils.splits import FewShotSplit
+from fewshot_utils.data.splits import FewShotSplit
 
 torch.set_num_threads(1)
 
@@ -141,9 +141,9 @@ def test_a_font_is_chosen_only_if_it_has_the_glyph():
     from matplotlib.ft2font import FT2Font
 
     fonts = glyphs.fonts_with_glyph("\u05d0")  # Hebrew alef: in some fonts, not in others
-    assert 0 < len(fonts) < len(glyphs.installed_fonts())
+    assert 0 < len(fonts) < len(glyph_drawing.installed_fonts())
     for name in fonts:
-        assert FT2Font(str(glyphs.FONT_FOLDER / name)).get_char_index(0x05D0) != 0
+        assert FT2Font(str(glyph_drawing.FONT_FOLDER / name)).get_char_index(0x05D0) != 0
     assert not any(name.startswith("cm") for name in fonts)  # TeX encoding: ASCII only
     assert glyphs.fonts_with_glyph("\U0001f99c") == ()  # parrot emoji: in no font
 
@@ -166,7 +166,7 @@ def test_cache_round_trip(tmp_path, small_generator):
     path = tmp_path / "glyphs" / "glyphs-seed0-28px.pt"
     assert path.is_file() and len(small_generator) == 1
     state = torch.load(path, weights_only=True)
-    assert state["kind"] == "glyphs-cache" and state["fonts"] == glyphs.installed_fonts()
+    assert state["kind"] == "glyphs-cache" and state["fonts"] == glyph_drawing.installed_fonts()
     assert state["generator_version"] == glyphs.GENERATOR_VERSION
     cached_background, cached_evaluation = load_glyphs(root=tmp_path, seed=0)
     assert len(small_generator) == 1  # read from the cache, not generated again

@@ -7,28 +7,29 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from fewshot_utils.cosine_similarity import l2_normalize
-from fewshot_utils.episodes import sample_episodes
-from fewshot_utils.evaluation import evaluate
-from fewshot_utils.inspection import (
+from fewshot_utils.fewshot.cosine_similarity import l2_normalize
+from fewshot_utils.fewshot.episodes import sample_episodes
+from fewshot_utils.fewshot.evaluation import evaluate
+from fewshot_utils.fewshot.inspection import (
     AccuracySweep,
     accuracy_sweep,
-    accuracy_sweep_figure,
     correlation,
     feature_norms,
     ink,
     inner_product_matrix,
-    mosaic,
     nearest_neighbour_accuracy,
     nearest_neighbours,
-    nearest_neighbours_figure,
-    norm_spread_figure,
     pick_class_drawings,
-    similarity_matrices_figure,
     within_between,
     wrong_queries,
-    wrong_queries_figure,
 )
+from fewshot_utils.viz.prototypes import accuracy_sweep_figure, wrong_queries_figure
+from fewshot_utils.viz.similarity import (
+    nearest_neighbours_figure,
+    norm_spread_figure,
+    similarity_matrices_figure,
+)
+from fewshot_utils.viz.style import mosaic
 
 
 def clustered(classes=12, per_class=20, dim=16, noise=0.3, seed=0):

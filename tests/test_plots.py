@@ -8,17 +8,12 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from fewshot_utils.episodes import sample_episodes
-from fewshot_utils.evaluation import evaluate
-from fewshot_utils.plots import (
-    accuracy_bars,
-    episode_figure,
-    history_table,
-    image_grid,
-    pairs_figure,
-    training_curves,
-)
-from fewshot_utils.siamese import sample_pairs
+from fewshot_utils.fewshot.episodes import sample_episodes
+from fewshot_utils.fewshot.evaluation import evaluate
+from fewshot_utils.training.siamese import sample_pairs
+from fewshot_utils.viz.images import episode_figure, image_grid, pairs_figure
+from fewshot_utils.viz.results import accuracy_bars
+from fewshot_utils.viz.training import history_table, training_curves
 
 
 def images_drawn(fig: Figure) -> int:

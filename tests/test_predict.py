@@ -7,9 +7,11 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from fewshot_utils.backbone import Conv4, Preprocessing
-from fewshot_utils.checkpoints import PretrainedBackbone, save_checkpoint
-from fewshot_utils.predict import load_images, predict, read_support_folder
+from fewshot_utils.data.folders import read_class_folders
+from fewshot_utils.data.images import load_images
+from fewshot_utils.fewshot.predict import predict
+from fewshot_utils.models.checkpoints import PretrainedBackbone, save_checkpoint
+from fewshot_utils.models.conv4 import Conv4, Preprocessing
 
 
 def draw(shape: str, size=(60, 60), offset: int = 0, colour=False) -> Image.Image:
@@ -48,7 +50,7 @@ def support(tmp_path):
 
 
 def test_read_support_folder(support):
-    class_names, paths = read_support_folder(support)
+    class_names, paths = read_class_folders(support)
     assert class_names == ["bar", "cross", "ring"]
     assert [[p.name for p in class_paths] for class_paths in paths] == [["0.png", "1.png"]] * 3
 
@@ -77,7 +79,7 @@ def test_colour_odd_sizes_and_transparency_are_accepted(tmp_path):
     ink_on_transparent = Image.new("RGBA", (40, 40), (0, 0, 0, 0))  # transparent *black*
     ImageDraw.Draw(ink_on_transparent).line([(5, 20), (35, 20)], fill=(0, 0, 0, 255), width=5)
     ink_on_transparent.save(paths[2])
-    images = load_images(paths, Preprocessing(image_size=28, invert=True))
+    images = Preprocessing(image_size=28, invert=True).load_files(paths)
     assert images.dtype == torch.uint8 and images.shape == (3, 28, 28)
     for image in images:  # inverted like the dataset: dark background, bright strokes
         border = torch.cat([image[0], image[-1], image[:, 0], image[:, -1]]).float().mean()
@@ -89,30 +91,30 @@ def test_bright_strokes_on_dark_are_not_inverted_again(tmp_path):
     array = np.zeros((28, 28), dtype=np.uint8)
     array[10:18, 4:24] = 255
     Image.fromarray(array).save(path)
-    image = load_images([path], Preprocessing(image_size=28, invert=True))[0]
+    image = Preprocessing(image_size=28, invert=True).load_files([path])[0]
     assert image[0, 0] == 0 and image[14, 14] == 255
     scan = tmp_path / "scan.png"
     Image.fromarray(255 - array).save(scan)
-    assert torch.equal(load_images([scan], Preprocessing(invert=True))[0], image)
+    assert torch.equal(Preprocessing(invert=True).load_files([scan])[0], image)
     # A dataset that was not inverted: images are taken as they are.
-    assert load_images([scan], Preprocessing(invert=False))[0][0, 0] == 255
+    assert load_images([scan], invert=False)[0][0, 0] == 255
 
 
 def test_missing_and_wrong_folders_are_clear_errors(tmp_path, pretrained):
     with pytest.raises(ValueError, match="support folder .*nowhere does not exist"):
-        read_support_folder(tmp_path / "nowhere")
+        read_class_folders(tmp_path / "nowhere")
     (tmp_path / "file.png").write_bytes(b"")
     with pytest.raises(ValueError, match="is a file, not a folder"):
-        read_support_folder(tmp_path / "file.png")
+        read_class_folders(tmp_path / "file.png")
     one = tmp_path / "one"
     (one / "alpha").mkdir(parents=True)
     draw("bar").save(one / "alpha" / "a.png")
     with pytest.raises(ValueError, match=r"1 class sub-folder\(s\) \(alpha\).*at least two"):
-        read_support_folder(one)
+        read_class_folders(one)
     (one / "beta").mkdir()
     (one / "beta" / "readme.txt").write_text("no images here")
     with pytest.raises(ValueError, match="class folder .*beta has no images"):
-        read_support_folder(one)
+        read_class_folders(one)
 
 
 def test_unreadable_and_missing_images_are_named(support, pretrained):
@@ -131,7 +133,9 @@ def test_fine_tuning_needs_equal_shots(support, pretrained):
     draw("bar", offset=-3).save(support / "bar" / "2.png")
     query = [support / "bar" / "0.png"]
     assert predict(pretrained, support, query)[0]["predicted"] == "bar"  # prototypes: fine
-    with pytest.raises(ValueError, match=r"same number of support images in every class \(bar: 3"):
+    with pytest.raises(
+        ValueError, match=r"same number of support images in every class.*bar: 3, cross: 2"
+    ):
         predict(pretrained, support, query, method="finetune-init")
     with pytest.raises(ValueError, match="unknown method"):
         predict(pretrained, support, query, method="knn")

@@ -3,16 +3,13 @@
 import pytest
 import torch
 
-from fewshot_utils.backbone import Conv4, Preprocessing, embed
-from fewshot_utils.checkpoints import load_backbone, save_checkpoint
-from fewshot_utils.pretraining import (
-    PretrainingConfig,
-    pretrain,
-    random_affine,
-    train_validation_split,
-)
-from fewshot_utils.splits import FewShotSplit
+from fewshot_utils.data.splits import FewShotSplit
+from fewshot_utils.models.checkpoints import load_backbone, save_checkpoint
+from fewshot_utils.models.conv4 import Conv4, Preprocessing, embed
 from fewshot_utils.storage import CorruptFileError
+from fewshot_utils.training.augmentation import random_affine
+from fewshot_utils.training.loop import train_validation_split
+from fewshot_utils.training.supervised import PretrainingConfig, pretrain
 
 
 def tiny_split(classes: int = 6, per_class: int = 10, size: int = 28) -> FewShotSplit:

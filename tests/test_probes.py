@@ -2,10 +2,10 @@
 
 import torch
 
-from fewshot_utils.backbone import Conv4, Preprocessing, PretrainingModel
-from fewshot_utils.pretraining import PretrainingConfig, pretrain
-from fewshot_utils.probes import FewShotProbe, preprocessing_for, probe_key
-from fewshot_utils.splits import FewShotSplit
+from fewshot_utils.data.splits import FewShotSplit
+from fewshot_utils.fewshot.probe import FewShotProbe, preprocessing_for, probe_key
+from fewshot_utils.models.conv4 import Conv4, Preprocessing
+from fewshot_utils.training.supervised import PretrainingConfig, PretrainingModel, pretrain
 from tests.test_pretraining import tiny_split
 
 

@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from fewshot_utils.cosine_similarity import cosine_similarity
-from fewshot_utils.fine_tuning import classifier_logits
-from fewshot_utils.prototypes import (
+from fewshot_utils.fewshot.cosine_similarity import cosine_similarity
+from fewshot_utils.fewshot.fine_tuning import classifier_logits
+from fewshot_utils.fewshot.prototypes import (
     PrototypeClassifier,
     prototype_logits,
     prototype_probabilities,

@@ -3,9 +3,8 @@
 import pytest
 import torch
 
-from fewshot_utils.backbone import Preprocessing
-from fewshot_utils.pretraining import PretrainingConfig, pretrain
-from fewshot_utils.siamese import (
+from fewshot_utils.models.conv4 import Preprocessing
+from fewshot_utils.training.siamese import (
     CosineHead,
     Pairs,
     SiameseConfig,
@@ -16,6 +15,7 @@ from fewshot_utils.siamese import (
     pretrain_siamese,
     sample_pairs,
 )
+from fewshot_utils.training.supervised import PretrainingConfig, pretrain
 from tests.test_pretraining import tiny_split
 
 

@@ -9,7 +9,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from fewshot_utils.student_copies import (
+from fewshot_utils.exercises.student_copies import (
     MARKDOWN_PLACEHOLDER,
     PLACEHOLDER,
     course_notebooks,

@@ -4,19 +4,21 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from fewshot_utils import widgets as widgets_module
-from fewshot_utils.cosine_similarity import l2_normalize
-from fewshot_utils.prototypes import prototypes
-from fewshot_utils.splits import FewShotSplit
-from fewshot_utils.widgets import (
+from fewshot_utils.data.splits import FewShotSplit
+from fewshot_utils.fewshot.cosine_similarity import l2_normalize
+from fewshot_utils.fewshot.prototypes import prototypes
+from fewshot_utils.viz.prototypes import episode_explorer_figure
+from fewshot_utils.viz.similarity import cosine_demo_figure
+from fewshot_utils.widgets import episodes as widgets_module
+from fewshot_utils.widgets.cosine import (
     PROTOTYPE_ANGLES,
     cosine_demo,
-    cosine_demo_figure,
     cosine_demo_state,
-    episode_explorer,
-    episode_figure,
-    explore_episode,
     vector,
+)
+from fewshot_utils.widgets.episodes import (
+    episode_explorer,
+    explore_episode,
 )
 
 
@@ -117,7 +119,7 @@ def test_episode_figure_right_and_wrong():
     verdicts = {state["correct"] for state in states}
     assert verdicts == {True, False}  # noisy features: some right, some wrong
     for state in states[:4]:
-        fig = episode_figure(state, split.images)
+        fig = episode_explorer_figure(state, split.images)
         assert isinstance(fig, Figure) and len(fig.axes) == 3
         title = fig.axes[0].get_title()
         assert ("right" in title) == state["correct"]

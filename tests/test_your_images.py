@@ -15,27 +15,31 @@ import torch
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 
-from fewshot_utils import your_images
-from fewshot_utils.backbone import Conv4, Preprocessing
-from fewshot_utils.checkpoints import PretrainedBackbone
-from fewshot_utils.evaluation import METHODS
-from fewshot_utils.predict import predict
-from fewshot_utils.your_images import (
-    EXAMPLE_IMAGES,
+from fewshot_utils.fewshot.methods import METHODS
+from fewshot_utils.fewshot.predict import (
+    compare_methods,
+    example_folder,
+    farm_animals,
+    predict,
+)
+from fewshot_utils.models import resnet
+from fewshot_utils.models.checkpoints import PretrainedBackbone
+from fewshot_utils.models.conv4 import Conv4, Preprocessing
+from fewshot_utils.models.resnet import (
+    PhotoBackbone,
     PhotoPreprocessing,
     ResNetFeatures,
     WeightsUnavailable,
-    add_to_support,
-    classify_uploads,
-    compare_methods,
-    example_images,
-    farm_animals,
     load_resnet18,
     photo_features,
-    predict_photos,
-    probability_figure,
+)
+from fewshot_utils.paths import EXAMPLE_IMAGES
+from fewshot_utils.viz.images import support_figure
+from fewshot_utils.viz.results import probability_figure
+from fewshot_utils.widgets.upload import (
+    add_to_support,
+    classify_uploads,
     safe_name,
-    support_figure,
     support_summary,
     upload_widget,
     uploaded_files,
@@ -132,7 +136,9 @@ def test_uploads_go_through_the_predict_commands_code(pretrained, uploads, tmp_p
     compared, figure = classify_uploads(pretrained, support, queries)
     assert isinstance(figure, Figure)
     scale = METHODS["W = M + entropy + cosine"].scale
-    assert list(compared) == ["prototype (s = 1)", f"W = M + entropy + cosine (s = {scale:g})"]
+    assert list(compared) == ["prototype", "W = M + entropy + cosine"]
+    titles = [ax.get_title() for ax in figure.axes if ax.get_title()]
+    assert titles[1:3] == ["prototype (s = 1)", f"W = M + entropy + cosine (s = {scale:g})"]
     # The same files on disk, through predict itself: the same numbers.
     support_dir = write_support_folder(support, tmp_path / "support")
     query_paths = []
@@ -147,7 +153,7 @@ def test_uploads_go_through_the_predict_commands_code(pretrained, uploads, tmp_p
             for name in SHAPES:
                 assert got["probabilities"][name] == pytest.approx(want["probabilities"][name])
     # A query drawn like a class's support images is classified as that class.
-    assert [r["predicted"] for r in compared["prototype (s = 1)"]] == list(SHAPES)
+    assert [r["predicted"] for r in compared["prototype"]] == list(SHAPES)
 
 
 def test_classify_uploads_says_what_is_missing(pretrained, uploads):
@@ -164,12 +170,12 @@ def test_fine_tuning_is_left_out_when_classes_have_different_counts(pretrained, 
     support, queries = uploads
     support = {**support, "bar": support["bar"][:1]}
     compared, _ = classify_uploads(pretrained, support, queries)
-    assert list(compared) == ["prototype (s = 1)"]
-    assert "left out: fine-tuning needs the same number" in capsys.readouterr().out
+    assert list(compared) == ["prototype"]
+    assert "left out: W = M, cosine (s = 20), λ = 0.1" in capsys.readouterr().out
 
 
 def test_the_shipped_example_images(pretrained):
-    support_dir, queries = example_images(EXAMPLE_IMAGES)
+    support_dir, queries = example_folder(EXAMPLE_IMAGES)
     assert len(queries) >= 3 and all(query.suffix == ".jpg" for query in queries)
     files = [path for path in EXAMPLE_IMAGES.rglob("*") if path.is_file()]
     assert sum(path.stat().st_size for path in files) < 300 * 1024
@@ -177,17 +183,17 @@ def test_the_shipped_example_images(pretrained):
     with Image.open(queries[0]) as image:
         assert image.mode == "RGB" and min(image.size) > 28
     compared = compare_methods(pretrained, support_dir, queries, methods=("prototype",))
-    results = compared["prototype (s = 1)"]
+    results = compared["prototype"]
     assert [Path(r["query"]).stem for r in results] == [query.stem for query in queries]
     assert {Path(q.stem).name for q in queries} <= set(results[0]["probabilities"])
 
 
 def test_figures(pretrained):
-    support_dir, queries = example_images(EXAMPLE_IMAGES)
+    support_dir, queries = example_folder(EXAMPLE_IMAGES)
     compared = compare_methods(pretrained, support_dir, queries[:2])
     figure = probability_figure(compared)
     assert len(figure.axes) == 2 * (1 + len(compared))
-    single = probability_figure(compared["prototype (s = 1)"])
+    single = probability_figure(compared["prototype"])
     assert len(single.axes) == 2 * 2
     # the predicted bar is green or red (the queries are named after their class)
     colours = {tuple(round(c, 3) for c in bar.get_facecolor()) for bar in single.axes[1].patches}
@@ -276,9 +282,9 @@ def test_resnet_features_are_the_penultimate_layer(random_resnet, photos):
     assert torch.allclose(features, pooled, atol=1e-5)
 
 
-def test_predict_photos_is_the_prototype_classifier(random_resnet, photos):
-    support_dir, queries = example_images(photos)
-    results = predict_photos(random_resnet, support_dir, queries, SMALL, scale=10)
+def test_predict_on_photos_is_the_prototype_classifier(random_resnet, photos):
+    support_dir, queries = example_folder(photos)
+    results = predict(PhotoBackbone(random_resnet, SMALL), support_dir, queries, scale=10)
     assert len(results) == 1 and set(results[0]["probabilities"]) == set(SHAPES)
     assert sum(results[0]["probabilities"].values()) == pytest.approx(1.0)
     features = {
@@ -306,15 +312,14 @@ def test_farm_animals_without_photos_says_so_in_one_line(tmp_path, capsys):
 
 
 def test_farm_animals_with_photos(photos, random_resnet, monkeypatch, capsys):
-    monkeypatch.setattr(your_images, "PhotoPreprocessing", lambda: SMALL)
-    compared = farm_animals(photos, extractor=random_resnet, scale=10)
+    compared = farm_animals(photos, backbone=PhotoBackbone(random_resnet, SMALL), scale=10)
     assert list(compared) == ["prototype, ResNet-18 features (s = 10)"]
     assert isinstance(probability_figure(compared), Figure)
 
     def offline(**_):
         raise WeightsUnavailable("cannot reach download.pytorch.org (no network)")
 
-    monkeypatch.setattr(your_images, "load_resnet18", offline)
+    monkeypatch.setattr(resnet, "load_resnet18", offline)
     assert farm_animals(photos) is None
     output = capsys.readouterr().out
     assert output.count("\n") == 1 and "weights are not available here" in output

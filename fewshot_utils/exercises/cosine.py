@@ -1,7 +1,7 @@
 """Checkers for notebook 03: write L2 normalisation and cosine similarity yourself.
 
 Each checker calls the learner's function on hand-made and random cases, compares
-with :mod:`fewshot_utils.cosine_similarity`, and prints what is right, or the
+with :mod:`fewshot_utils.fewshot.cosine_similarity`, and prints what is right, or the
 first thing that is wrong with a hint. It never raises on a wrong answer; it
 returns ``True`` when everything agrees, ``False`` otherwise.
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import torch
 
-from fewshot_utils.cosine_similarity import cosine_similarity, l2_normalize
 from fewshot_utils.exercises.checking import (
     as_tensor,
     call,
@@ -25,6 +24,7 @@ from fewshot_utils.exercises.checking import (
     passed,
     shape,
 )
+from fewshot_utils.fewshot.cosine_similarity import cosine_similarity, l2_normalize
 
 
 def _random(*size: int, seed: int) -> torch.Tensor:
@@ -97,7 +97,8 @@ def _diagnose_l2(x: torch.Tensor, result: torch.Tensor) -> str:
 
 
 def check_l2_normalize(my_l2_normalize) -> bool:
-    """Check ``my_l2_normalize(x)`` against :func:`fewshot_utils.cosine_similarity.l2_normalize`.
+    """Check ``my_l2_normalize(x)`` against the package's
+    :func:`fewshot_utils.fewshot.cosine_similarity.l2_normalize`.
 
     Cases: ``(3, 4) -> (0.6, 0.8)``, batches ``[6, 8]``, ``[4, 4]`` (catches a missing
     ``keepdim``), ``[2, 3, 5]``, and a zero vector (must stay zero, not NaN).
@@ -197,7 +198,7 @@ def _diagnose_cosine(a: torch.Tensor, b: torch.Tensor, result: torch.Tensor) -> 
 
 
 def check_cosine_similarity(my_cosine_similarity) -> bool:
-    """Check ``my_cosine_similarity(a, b)`` against :func:`fewshot_utils.cosine_similarity`.
+    """Check ``my_cosine_similarity(a, b)`` against :func:`fewshot_utils.fewshot.cosine_similarity`.
 
     Cases: a pair by hand (0.96), parallel (1), anti-parallel (-1), orthogonal
     (0), batches ``[6, 8]`` and ``[2, 3, 8]`` (one value per row), one vector
@@ -248,7 +249,7 @@ def check_cosine_similarity(my_cosine_similarity) -> bool:
                 _diagnose_cosine(a, b, result),
             )
     return passed(
-        f"{name} agrees with fewshot_utils.cosine_similarity: 0.96 for (3, 4) and (4, 3), "
+        f"{name} agrees with fewshot_utils.fewshot.cosine_similarity: 0.96 for (3, 4) and (4, 3), "
         "1 for parallel, -1 for anti-parallel, 0 for orthogonal vectors, one value per row "
         "for batches, one vector against many, and 0 for a zero vector."
     )

@@ -10,7 +10,7 @@ temperature) alone sets how peaked ``softmax(z)`` can get.
 :func:`check_cosine_logits` runs the learner's ``my_cosine_logits(W, queries, scale)``
 (``W [N, d]``, ``queries [Q, d]``, ``scale`` a number ``-> [Q, N]``) on a case worked
 by hand and on random ones, compares with
-:func:`fewshot_utils.fine_tuning.classifier_logits`, and names the usual slips (one
+:func:`fewshot_utils.fewshot.fine_tuning.classifier_logits`, and names the usual slips (one
 of the normalisations forgotten, the scale missing or dividing, the transpose).
 It prints and returns ``True``/``False`` and never raises on a wrong answer.
 """
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import torch
 
-from fewshot_utils.cosine_similarity import l2_normalize
 from fewshot_utils.exercises.checking import (
     as_tensor,
     call,
@@ -31,7 +30,8 @@ from fewshot_utils.exercises.checking import (
 )
 from fewshot_utils.exercises.checking import matches as _matches
 from fewshot_utils.exercises.checking import shape as _shape
-from fewshot_utils.fine_tuning import classifier_logits
+from fewshot_utils.fewshot.cosine_similarity import l2_normalize
+from fewshot_utils.fewshot.fine_tuning import classifier_logits
 
 TOLERANCE = 1e-4
 

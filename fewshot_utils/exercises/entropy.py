@@ -11,7 +11,7 @@ entropy of the episode's query predictions to the fine-tuning loss:
 
 * :func:`check_entropy_by_hand`: a number worked out on paper, ``H(1/2, 1/4, 1/4)``;
 * :func:`check_mean_query_entropy`: ``my_mean_query_entropy(logits [Q, N]) -> scalar``,
-  compared with :func:`fewshot_utils.fine_tuning.entropy_from_logits` on a
+  compared with :func:`fewshot_utils.fewshot.entropy.entropy_from_logits` on a
   hand-worked case, a uniform and a certain prediction (0, not NaN), random logits.
 
 They print the verdict and a hint, return ``True``/``False``, and never raise.
@@ -33,7 +33,7 @@ from fewshot_utils.exercises.checking import (
     passed,
     shape,
 )
-from fewshot_utils.fine_tuning import entropy, entropy_from_logits
+from fewshot_utils.fewshot.entropy import entropy, entropy_from_logits
 
 TOLERANCE = 1e-4
 

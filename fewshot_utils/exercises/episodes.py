@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from fewshot_utils.episodes import sample_episodes
-from fewshot_utils.splits import FewShotSplit
+from fewshot_utils.data.splits import FewShotSplit
+from fewshot_utils.fewshot.episodes import sample_episodes
 
 NOT_ANSWERED = "⏳ Not answered yet: replace None with your answer and run the cell again."
 

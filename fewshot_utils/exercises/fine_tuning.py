@@ -20,7 +20,6 @@ import math
 import torch
 import torch.nn.functional as F
 
-from fewshot_utils.cosine_similarity import l2_normalize
 from fewshot_utils.exercises.checking import (
     as_number,
     as_tensor,
@@ -32,6 +31,7 @@ from fewshot_utils.exercises.checking import (
     passed,
     shape,
 )
+from fewshot_utils.fewshot.cosine_similarity import l2_normalize
 
 TOLERANCE = 1e-4
 

@@ -1,11 +1,11 @@
 """Checkers for notebook 04: build the prototypes M yourself, then classify a query.
 
 * :func:`check_prototypes`: ``my_prototypes(support)``: ``[N, K, d] -> M [N, d]``,
-  compared with :func:`fewshot_utils.prototypes.prototypes` (normalise, mean per
+  compared with :func:`fewshot_utils.fewshot.prototypes.prototypes` (normalise, mean per
   class, normalise again); the usual slips (forgetting a normalisation, the mean
   over the wrong dimension) get their own message.
 * :func:`check_query_probabilities`: ``p = softmax(M q̂)`` for one query, compared
-  with :func:`fewshot_utils.prototypes.prototype_probabilities`.
+  with :func:`fewshot_utils.fewshot.prototypes.prototype_probabilities`.
 
 Like every checker of the course they print and return ``True``/``False``, and
 never raise on a wrong answer.
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import torch
 
-from fewshot_utils.cosine_similarity import l2_normalize
 from fewshot_utils.exercises.checking import (
     as_tensor,
     call,
@@ -27,7 +26,8 @@ from fewshot_utils.exercises.checking import (
     passed,
     shape,
 )
-from fewshot_utils.prototypes import prototype_probabilities, prototypes
+from fewshot_utils.fewshot.cosine_similarity import l2_normalize
+from fewshot_utils.fewshot.prototypes import prototype_probabilities, prototypes
 
 FORGOT_BEFORE = (
     "normalise each support feature BEFORE the mean too: l2_normalize(support), then "
@@ -148,11 +148,11 @@ def check_prototypes(my_prototypes, support: torch.Tensor | None = None) -> bool
                 else f"your rows have lengths {lengths}"
             )
             return failed(
-                f"{name}({description}) differs from fewshot_utils.prototypes ({detail}).",
+                f"{name}({description}) differs from fewshot_utils.fewshot.prototypes ({detail}).",
                 _diagnose_prototypes(features, result),
             )
     passed(
-        f"{name} agrees with fewshot_utils.prototypes on {len(cases)} support sets: "
+        f"{name} agrees with fewshot_utils.fewshot.prototypes on {len(cases)} support sets: "
         "normalise, mean per class, normalise again; every row of M has length 1."
     )
     batch = torch.stack([_random_support(), _random_support().flip(1), -_random_support()])
@@ -164,7 +164,7 @@ def check_prototypes(my_prototypes, support: torch.Tensor | None = None) -> bool
         print(
             "   (Optional) it does not handle a batch of episodes [E, N, K, d]; with "
             ".mean(dim=-2) and lengths along dim=-1 the same code works for any number of "
-            "leading dimensions, as fewshot_utils.prototypes does."
+            "leading dimensions, as fewshot_utils.fewshot.prototypes does."
         )
     return True
 
@@ -173,7 +173,8 @@ def check_query_probabilities(p, M: torch.Tensor, query: torch.Tensor) -> bool:
     """Check ``p = softmax(M q̂)``: one query's probabilities ``[N]``, prototypes ``M [N, d]``.
 
     ``query`` is the raw feature ``[d]``. Prints the verdict and a hint; returns
-    ``True`` when ``p`` agrees with :func:`fewshot_utils.prototypes.prototype_probabilities`.
+    ``True`` when ``p`` agrees with
+    :func:`fewshot_utils.fewshot.prototypes.prototype_probabilities`.
     """
     if p is None:
         return not_answered("set p to the query's probabilities, softmax(M q̂).")

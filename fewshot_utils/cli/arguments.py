@@ -1,0 +1,157 @@
+"""What the commands share: their arguments, and how an argument becomes an object.
+
+Every command that loads data takes ``--dataset``, ``--data-dir`` and ``--zips``; every
+few-shot command takes ``--checkpoint``, ``--threads`` and ``--json``; the few-shot
+methods take ``--method`` and the trick switches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from fewshot_utils.data.datasets import DATASETS
+
+TRICK_SWITCHES = ("init", "entropy_weight", "classifier", "scale", "learn_scale", "steps", "lr")
+
+
+def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--dataset``, ``--data-dir`` and ``--zips``."""
+    parser.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default="auto",
+        help="auto (the default): Omniglot when it can be had, else the offline Glyphs",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="where data lives (default: the repository's data/)",
+    )
+    parser.add_argument(
+        "--zips",
+        nargs="+",
+        type=Path,
+        default=None,
+        help="local Omniglot zips (images_background.zip images_evaluation.zip)",
+    )
+
+
+def dataset_from_arguments(args: argparse.Namespace, image_size: int = 28, progress: bool = True):
+    """The dataset the arguments name, loaded (:func:`fewshot_utils.data.load_dataset`)."""
+    from fewshot_utils.data.datasets import load_dataset
+
+    return load_dataset(
+        args.dataset, root=args.data_dir, zips=args.zips, image_size=image_size, progress=progress
+    )
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, data: bool = True) -> None:
+    """``--checkpoint``, the dataset arguments (when ``data``), ``--threads`` and ``--json``."""
+    parser.add_argument(
+        "--checkpoint",
+        default="shipped",
+        metavar="PATH",
+        help="the pretrained backbone: 'shipped' (the default: data/conv4_omniglot.pt), "
+        "'mine' (checkpoints/conv4.pt, yours from notebook 01 or `pretrain`) or a file",
+    )
+    if data:
+        add_dataset_arguments(parser)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's choice)"
+    )
+    parser.add_argument(
+        "--json", type=Path, default=None, metavar="OUT", help="also write the results as JSON"
+    )
+
+
+def add_method_arguments(parser: argparse.ArgumentParser, default: str = "prototype") -> None:
+    """``--method`` and the trick switches that change a fine-tuning method."""
+    from fewshot_utils.fewshot.methods import METHOD_KEYS
+
+    parser.add_argument(
+        "--method",
+        choices=list(METHOD_KEYS),
+        default=default,
+        help=f"the few-shot method (default: {default})",
+    )
+    tricks = parser.add_argument_group(
+        "trick switches", "change the fine-tuning method's settings (not for prototype)"
+    )
+    tricks.add_argument(
+        "--init", choices=["random", "prototypes"], default=None, help="start from W = M or random"
+    )
+    tricks.add_argument(
+        "--entropy-weight",
+        type=float,
+        default=None,
+        metavar="LAMBDA",
+        help="λ, the weight of the query entropy (0: off)",
+    )
+    tricks.add_argument(
+        "--classifier", choices=["linear", "cosine"], default=None, help="the classifier's head"
+    )
+    tricks.add_argument(
+        "--scale", type=float, default=None, help="s, the cosine classifier's scale"
+    )
+    tricks.add_argument(
+        "--learn-scale", action="store_true", default=None, help="learn s (cosine head only)"
+    )
+    tricks.add_argument("--steps", type=int, default=None, help="Adam steps on the support set")
+    tricks.add_argument("--lr", type=float, default=None, help="Adam's learning rate")
+
+
+def method_from_arguments(args: argparse.Namespace):
+    """The ``--method`` with any trick switches applied: a few-shot method object."""
+    from fewshot_utils.fewshot.fine_tuning import FineTuning
+    from fewshot_utils.fewshot.methods import METHOD_KEYS, resolve_method
+
+    _, method = resolve_method(args.method)
+    changes = {key: getattr(args, key) for key in TRICK_SWITCHES if getattr(args, key) is not None}
+    if not changes:
+        return method
+    if not isinstance(method, FineTuning):
+        flags = ", ".join("--" + key.replace("_", "-") for key in changes)
+        fine_tuning = ", ".join(key for key in METHOD_KEYS if key != "prototype")
+        raise ValueError(
+            f"{flags} change a fine-tuning method's settings, but --method {args.method} "
+            f"does not fine-tune: choose a fine-tuning method ({fine_tuning})"
+        )
+    return dataclasses.replace(method, **changes)
+
+
+def set_threads(args: argparse.Namespace) -> None:
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+
+def backbone_from_arguments(args: argparse.Namespace):
+    """The ``--checkpoint`` loaded (:func:`fewshot_utils.models.find_backbone`)."""
+    from fewshot_utils.models.checkpoints import find_backbone
+
+    return find_backbone(args.checkpoint)
+
+
+def write_json(path: Path | None, data) -> None:
+    if path is None:
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote {path}")
+
+
+def parse_setting(text: str) -> tuple[int, int]:
+    """``"5x1"`` -> ``(5, 1)``: ways and shots."""
+    try:
+        ways, shots = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"setting {text!r} is not WAYSxSHOTS, e.g. 5x1 or 20x5"
+        ) from None
+    return ways, shots

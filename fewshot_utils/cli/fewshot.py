@@ -1,0 +1,170 @@
+"""Command-line few-shot classification: ``evaluate``, ``benchmark`` and ``predict``.
+
+Added to ``python -m fewshot_utils`` by :func:`add_subcommands`::
+
+    python -m fewshot_utils evaluate --ways 5 --shots 1 --method finetune-all
+    python -m fewshot_utils benchmark --episodes 1000 --markdown results/table.md
+    python -m fewshot_utils predict --support my_support --query q1.png q2.jpg
+
+``--checkpoint`` picks the backbone: the shipped one (the default), ``mine`` (your own
+``checkpoints/conv4.pt``) or a file. The evaluation split is embedded once (with a
+progress bar), then every episode runs on cached features.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from fewshot_utils.cli.arguments import (
+    add_common_arguments,
+    add_method_arguments,
+    backbone_from_arguments,
+    dataset_from_arguments,
+    method_from_arguments,
+    parse_setting,
+    set_threads,
+    write_json,
+)
+
+
+def _evaluation_features(args: argparse.Namespace, pretrained):
+    """Load the dataset and embed its evaluation split once: ``(features [I, d], labels [I])``."""
+    from fewshot_utils.models.conv4 import embed
+
+    dataset = dataset_from_arguments(args, image_size=pretrained.preprocessing.image_size)
+    trained_on = pretrained.meta.get("dataset")
+    if trained_on and trained_on != dataset.name:
+        print(
+            f"note: the backbone was pretrained on {trained_on}, evaluated here on {dataset.name}"
+        )
+    split = dataset.evaluation
+    print(split.describe())
+    features = embed(pretrained.backbone, split.images, pretrained.preprocessing, progress=True)
+    return features, split.labels
+
+
+# ----------------------------------------------------------------------------
+# The subcommands
+# ----------------------------------------------------------------------------
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from fewshot_utils.fewshot.episodes import sample_episodes
+    from fewshot_utils.fewshot.evaluation import evaluate
+
+    set_threads(args)
+    method = method_from_arguments(args)  # errors before the slow part
+    pretrained = backbone_from_arguments(args)
+    features, labels = _evaluation_features(args, pretrained)
+    episodes = sample_episodes(
+        labels, args.ways, args.shots, args.queries, args.episodes, args.seed
+    )
+    result = evaluate(features, episodes, method, seed=args.seed, progress=True)
+    print(f"{result.method}, {result.ways}-way {result.shots}-shot, {result.episodes} episodes:")
+    print(f"{result.accuracy:.2f} ± {result.ci95:.2f} % ({result.seconds:.1f} s)")
+    write_json(args.json, result.to_dict())
+    return 0
+
+
+def run_benchmark_command(args: argparse.Namespace) -> int:
+    from fewshot_utils.fewshot.benchmark import run_benchmark
+    from fewshot_utils.viz.tables import benchmark_table
+
+    set_threads(args)
+    pretrained = backbone_from_arguments(args)
+    features, labels = _evaluation_features(args, pretrained)
+    start = time.perf_counter()
+    rows = run_benchmark(
+        features,
+        labels,
+        episodes=args.episodes,
+        settings=args.settings,
+        methods=args.methods,
+        queries=args.queries,
+        seed=args.seed,
+        progress=True,
+    )
+    table = benchmark_table(rows)
+    print(table)
+    print(benchmark_table(rows, paired=True))
+    print(f"benchmark done in {time.perf_counter() - start:.0f} s")
+    write_json(args.json, rows)
+    if args.markdown is not None:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(
+            table
+            + "\nPaired difference to the prototype classifier (points):\n\n"
+            + benchmark_table(rows, paired=True),
+            encoding="utf-8",
+        )
+        print(f"wrote {args.markdown}")
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from fewshot_utils.fewshot.predict import predict
+
+    set_threads(args)
+    method = method_from_arguments(args)
+    pretrained = backbone_from_arguments(args)
+    results = predict(pretrained, args.support, args.query, method=method, seed=args.seed)
+    for result in results:
+        ranked = sorted(result["probabilities"].items(), key=lambda item: -item[1])
+        probabilities = ", ".join(f"{name} {p:.2f}" for name, p in ranked)
+        print(f"{result['query']}: {result['predicted']}  ({probabilities})")
+    write_json(args.json, results)
+    return 0
+
+
+def add_subcommands(subparsers) -> None:
+    """Add ``evaluate``, ``benchmark`` and ``predict`` to argparse ``add_subparsers()``."""
+    from fewshot_utils.fewshot.methods import METHOD_KEYS
+
+    evaluate = subparsers.add_parser(
+        "evaluate", help="accuracy ± 95%% CI of one method over N-way K-shot episodes"
+    )
+    add_common_arguments(evaluate)
+    evaluate.add_argument("--ways", type=int, default=5)
+    evaluate.add_argument("--shots", type=int, default=1)
+    evaluate.add_argument("--queries", type=int, default=15, help="queries per class")
+    evaluate.add_argument("--episodes", type=int, default=1000)
+    evaluate.add_argument("--seed", type=int, default=0)
+    add_method_arguments(evaluate)
+    evaluate.set_defaults(run=run_evaluate)
+
+    benchmark = subparsers.add_parser(
+        "benchmark", help="every method in every setting on the same episodes"
+    )
+    add_common_arguments(benchmark)
+    benchmark.add_argument("--episodes", type=int, default=1000)
+    benchmark.add_argument("--queries", type=int, default=15, help="queries per class")
+    benchmark.add_argument("--seed", type=int, default=0)
+    benchmark.add_argument(
+        "--settings",
+        nargs="+",
+        type=parse_setting,
+        default=[(5, 1), (5, 5), (20, 1), (20, 5)],
+        metavar="WAYSxSHOTS",
+        help="default: 5x1 5x5 20x1 20x5",
+    )
+    benchmark.add_argument(
+        "--methods",
+        nargs="+",
+        choices=list(METHOD_KEYS),
+        default=list(METHOD_KEYS),
+        help="default: every method",
+    )
+    benchmark.add_argument("--markdown", type=Path, default=None, metavar="OUT")
+    benchmark.set_defaults(run=run_benchmark_command)
+
+    predict = subparsers.add_parser("predict", help="classify your own images")
+    add_common_arguments(predict, data=False)
+    predict.add_argument(
+        "--support", type=Path, required=True, help="folder with one sub-folder of images per class"
+    )
+    predict.add_argument("--query", type=Path, nargs="+", required=True, metavar="FILE")
+    predict.add_argument("--seed", type=int, default=0)
+    add_method_arguments(predict)
+    predict.set_defaults(run=run_predict)

@@ -1,0 +1,137 @@
+"""Checkpoints: a pretrained backbone, how its images were prepared, and how it trained.
+
+A checkpoint is a plain dict of tensors, numbers and strings, written atomically
+and read with ``torch.load(..., weights_only=True)``:
+
+* ``backbone``: Conv4's ``state_dict`` (f(x) only: the head is dropped);
+* ``head``: the pretraining head's ``state_dict`` (kept to check base-class accuracy);
+* ``preprocessing``: image size, inversion, normalisation (a
+  :class:`~fewshot_utils.models.conv4.Preprocessing`);
+* ``history``: one dict per epoch (loss, accuracies, seconds);
+* ``meta``: dataset, classes, channels, the command and seed that made it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from fewshot_utils.models.conv4 import Conv4, Preprocessing, embed
+from fewshot_utils.paths import SHIPPED_CHECKPOINT, own_checkpoint, shown
+from fewshot_utils.storage import CorruptFileError, load_tensors, save_atomically
+
+KIND = "fewshot-checkpoint"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class PretrainedBackbone:
+    """f(x) ready to use: ``backbone`` in eval mode, with its ``preprocessing``."""
+
+    backbone: Conv4
+    preprocessing: Preprocessing
+    history: list[dict] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
+    head: nn.Linear | None = None
+    path: Path | None = None
+
+    @property
+    def feature_dim(self) -> int:
+        return self.backbone.feature_dim
+
+    def embed_files(self, paths) -> torch.Tensor:
+        """Image files -> ``float32 [B, d]``: each made to look like the dataset's images
+        (:meth:`~fewshot_utils.models.conv4.Preprocessing.load_files`), then f(x)."""
+        return embed(self.backbone, self.preprocessing.load_files(paths), self.preprocessing)
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    backbone: Conv4,
+    preprocessing: Preprocessing,
+    history: list[dict] | None = None,
+    meta: dict | None = None,
+    head: nn.Linear | None = None,
+) -> Path:
+    """Write a checkpoint atomically (an interrupted save keeps the old file)."""
+    state = {
+        "kind": KIND,
+        "format_version": FORMAT_VERSION,
+        "backbone": {k: v.detach().cpu() for k, v in backbone.state_dict().items()},
+        "channels": backbone.channels,
+        "preprocessing": preprocessing.state(),
+        "history": list(history or []),
+        "meta": dict(meta or {}),
+    }
+    if head is not None:
+        state["head"] = {k: v.detach().cpu() for k, v in head.state_dict().items()}
+    return save_atomically(state, path)
+
+
+def load_backbone(path: str | os.PathLike) -> PretrainedBackbone:
+    """Read a checkpoint written by :func:`save_checkpoint`; f(x) comes back in eval mode.
+
+    Raises ``FileNotFoundError`` for a missing file and
+    :class:`~fewshot_utils.storage.CorruptFileError` for a damaged or foreign one.
+    """
+    path = Path(path)
+    state = load_tensors(path, KIND, required=("backbone", "channels", "preprocessing"))
+    if state.get("format_version", 0) > FORMAT_VERSION:
+        raise CorruptFileError(
+            f"{path} was written by a newer fewshot_utils (format "
+            f"{state['format_version']}); update the package"
+        )
+    backbone = Conv4(channels=int(state["channels"]))
+    try:
+        backbone.load_state_dict(state["backbone"])
+    except RuntimeError as error:
+        raise CorruptFileError(
+            f"{path}: the weights do not fit Conv4 ({str(error).splitlines()[0]})"
+        ) from None
+    backbone.eval()
+    head = None
+    if "head" in state:
+        weight = state["head"]["weight"]
+        head = nn.Linear(weight.shape[1], weight.shape[0])
+        head.load_state_dict(state["head"])
+    return PretrainedBackbone(
+        backbone=backbone,
+        preprocessing=Preprocessing(**state["preprocessing"]),
+        history=list(state.get("history", [])),
+        meta=dict(state.get("meta", {})),
+        head=head,
+        path=path,
+    )
+
+
+def find_backbone(which: str | os.PathLike = "shipped") -> PretrainedBackbone:
+    """The backbone a notebook uses: ``"shipped"`` (the default), ``"mine"`` or a path.
+
+    * ``"shipped"``: the Conv4 that ships with the course
+      (:data:`~fewshot_utils.paths.SHIPPED_CHECKPOINT`);
+    * ``"mine"``: your own, ``checkpoints/conv4.pt`` (:func:`~fewshot_utils.paths.own_checkpoint`),
+      written by notebook 01 or ``python -m fewshot_utils pretrain``; raises
+      ``FileNotFoundError`` saying how to make it when there is none yet;
+    * any other string or path: that checkpoint file.
+
+    Prints one line saying which, so a notebook shows where its features come from.
+    """
+    if which == "shipped":
+        print(f"Using the shipped backbone {shown(SHIPPED_CHECKPOINT)}")
+        return load_backbone(SHIPPED_CHECKPOINT)
+    if which == "mine":
+        path = own_checkpoint()
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"you have no backbone of your own yet ({shown(path)} does not exist): run "
+                "notebook 01 to the end, or `python -m fewshot_utils pretrain`, then try again; "
+                "find_backbone() uses the shipped one"
+            )
+        print(f"Using your own backbone {shown(path)}")
+        return load_backbone(path)
+    print(f"Using the backbone {shown(which)}")
+    return load_backbone(which)

@@ -1,0 +1,169 @@
+"""The one training loop of the course: supervised and Siamese pretraining both run through it.
+
+What every way of pretraining Conv4 shares is here, so that notebook 02's race between
+them is fair by construction, not by two copies kept in step:
+
+* :class:`TrainingRecipe`: epochs, AdamW's learning rate and weight decay with a one-cycle
+  schedule (warm-up, then cosine decay), the width of Conv4, the held-out validation
+  drawings, the augmentation, the seed;
+* :func:`train_validation_split`: which drawings of each class are held out;
+* :func:`train`: the loop itself. Per epoch: a fresh order of batches, one AdamW step per
+  batch, the validation accuracy, an optional ``after_epoch`` measurement (a few-shot
+  probe), one history row.
+
+What differs between supervised and Siamese pretraining is a :class:`TrainingTask`: the
+batches of an epoch, the loss and the count of right answers of a batch, and the
+validation accuracy (:mod:`fewshot_utils.training.supervised`,
+:mod:`fewshot_utils.training.siamese`).
+
+History rows: ``epoch, loss, train_accuracy, validation_accuracy, lr, seconds`` (accuracies
+in %, ``train_accuracy`` on the augmented batches as they were seen) plus whatever
+``after_epoch`` returns.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from fewshot_utils.runtime import release_freed_memory
+
+
+@dataclass
+class TrainingRecipe:
+    """What every way of pretraining Conv4 in the course shares.
+
+    ``epochs`` of AdamW (``lr``, ``weight_decay``) with a one-cycle schedule (warm-up
+    then cosine decay); Conv4 with ``channels`` per layer; ``validation_per_class``
+    drawings of every class are held out to measure accuracy; augmentation: rotation
+    up to ``rotation`` degrees, scale in ``1 +- scale``, shift up to ``shift`` pixels,
+    shear up to ``shear``; ``seed`` for the weights, the split and the batches.
+    """
+
+    epochs: int = 20
+    lr: float = 3e-3
+    weight_decay: float = 5e-4
+    channels: int = 64
+    validation_per_class: int = 4
+    augment: bool = True
+    rotation: float = 10.0
+    scale: float = 0.1
+    shift: float = 2.0
+    shear: float = 0.1
+    seed: int = 0
+
+
+def train_validation_split(
+    labels: torch.Tensor, validation_per_class: int, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices ``(train, validation)``: ``validation_per_class`` random drawings of each class
+    are held out. Raises ``ValueError`` if a class has too few images to keep one for training."""
+    counts = torch.bincount(labels)
+    if validation_per_class > 0 and int(counts[counts > 0].min()) <= validation_per_class:
+        raise ValueError(
+            f"holding out {validation_per_class} images per class leaves none for training in a "
+            f"class of {int(counts[counts > 0].min())} images: lower validation_per_class"
+        )
+    generator = torch.Generator().manual_seed(seed)
+    keys = torch.rand(len(labels), generator=generator)
+    # Rank images inside their class by a random key; the first ones are held out.
+    order = torch.argsort(labels * 2.0 + keys, stable=True)
+    rank = torch.empty_like(labels)
+    start = torch.cumsum(counts, 0) - counts
+    rank[order] = torch.arange(len(labels)) - start[labels[order]]
+    validation = rank < validation_per_class
+    return torch.nonzero(~validation).flatten(), torch.nonzero(validation).flatten()
+
+
+class TrainingTask(Protocol):
+    """What a way of pretraining brings to :func:`train`.
+
+    * ``description``: the progress bar's label;
+    * ``steps_per_epoch``: how many batches an epoch has;
+    * ``epoch_batches(generator)``: the batches of one epoch, in order, drawing any random
+      numbers from ``generator`` (so a seed fixes the whole run);
+    * ``loss(model, batch, generator)``: ``(loss, right, count)`` for one batch: the mean
+      loss to minimise (a 0-d tensor), how many of its ``count`` examples the model got right;
+    * ``validation_accuracy(model)``: % right on the held-out drawings (``nan`` if none).
+    """
+
+    description: str
+    steps_per_epoch: int
+
+    def epoch_batches(self, generator: torch.Generator) -> Iterable[Any]: ...
+
+    def loss(
+        self, model: nn.Module, batch: Any, generator: torch.Generator
+    ) -> tuple[torch.Tensor, int, int]: ...
+
+    def validation_accuracy(self, model: nn.Module) -> float: ...
+
+
+def train(
+    model: nn.Module,
+    task: TrainingTask,
+    recipe: TrainingRecipe,
+    generator: torch.Generator,
+    progress: bool = True,
+    after_epoch: Callable[[nn.Module, dict], dict | None] | None = None,
+    loss_digits: int = 2,
+) -> list[dict]:
+    """Train ``model`` on ``task`` for ``recipe.epochs`` epochs; return the history rows.
+
+    AdamW (``recipe.lr``, ``recipe.weight_decay``) with a one-cycle schedule stepped after
+    every batch (``pct_start`` 0.15: 15% warm-up, then cosine decay). ``generator`` draws
+    every random number of the run (batch order, augmentation). ``after_epoch(model, row)``
+    (optional) is called after each epoch; a dict it returns is merged into the row.
+    ``loss_digits``: decimals of the loss on the progress bar.
+    """
+    optimiser = torch.optim.AdamW(
+        model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay
+    )
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser,
+        max_lr=recipe.lr,
+        total_steps=recipe.epochs * task.steps_per_epoch,
+        pct_start=0.15,
+    )
+    history: list[dict] = []
+    bar = tqdm(
+        total=recipe.epochs * task.steps_per_epoch, desc=task.description, disable=not progress
+    )
+    for epoch in range(1, recipe.epochs + 1):
+        start = time.perf_counter()
+        model.train()
+        total_loss, right, seen = 0.0, 0, 0
+        for batch in task.epoch_batches(generator):
+            loss, batch_right, count = task.loss(model, batch, generator)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            total_loss += loss.item() * count
+            right += batch_right
+            seen += count
+            bar.update()
+        row = {
+            "epoch": epoch,
+            "loss": total_loss / seen,
+            "train_accuracy": 100.0 * right / seen,
+            "validation_accuracy": task.validation_accuracy(model),
+            "lr": optimiser.param_groups[0]["lr"],
+        }
+        row["seconds"] = time.perf_counter() - start
+        if after_epoch is not None:
+            row.update(after_epoch(model, row) or {})
+        history.append(row)
+        bar.set_postfix(
+            loss=f"{row['loss']:.{loss_digits}f}", val=f"{row['validation_accuracy']:.1f}%"
+        )
+    bar.close()
+    model.eval()
+    release_freed_memory()  # the batches' activations, kept for reuse until now
+    return history

@@ -1,0 +1,169 @@
+"""Markdown tables of results, all written by one function, :func:`markdown_table`.
+
+* :func:`benchmark_table`: methods x settings, ``97.1 ± 0.3`` (or paired differences);
+* :func:`comparison_table`: one row per setting and method, with paired differences;
+* :func:`verdict_table`: helps / hurts / unclear for every method and setting;
+* :func:`published_table`: the published numbers beside ours.
+
+Cells ``mean ± ci95``: a mean with its 95% confidence interval (:func:`mean_ci_text`).
+A notebook shows a table with ``Markdown(table)``; the CLI prints it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+from fewshot_utils.fewshot.benchmark import PUBLISHED
+from fewshot_utils.fewshot.evaluation import (
+    EvaluationResult,
+    paired_difference,
+    setting_name,
+    verdict,
+)
+from fewshot_utils.fewshot.methods import REFERENCE
+
+
+def markdown_table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], text_columns: int = 1
+) -> str:
+    """A Markdown table: ``header`` and ``rows`` of cells; the first ``text_columns`` columns
+    are left-aligned, the others (numbers) right-aligned."""
+    rule = ["---"] * text_columns + ["---:"] * (len(header) - text_columns)
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(rule) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def mean_ci_text(value: float | None, ci95: float | None, digits: int, signed: bool = False) -> str:
+    """``97.1 ± 0.3`` (``signed``: ``+0.56 ± 0.21``); ``—`` for no value; no ``±`` for a
+    ``nan`` interval."""
+    if value is None:
+        return "—"
+    sign = "+" if signed else ""
+    text = f"{value:{sign}.{digits}f}"
+    if ci95 is not None and not math.isnan(ci95):
+        text += f" ± {ci95:.{digits}f}"
+    return text
+
+
+def _settings(rows: list[dict]) -> list[tuple[int, int]]:
+    return list(dict.fromkeys((row["ways"], row["shots"]) for row in rows))
+
+
+def _methods(rows: list[dict]) -> list[str]:
+    return list(dict.fromkeys(row["method"] for row in rows))
+
+
+def benchmark_table(rows: list[dict], paired: bool = False, digits: int | None = None) -> str:
+    """A table of :func:`fewshot_utils.fewshot.benchmark.run_benchmark` rows: methods x settings.
+
+    Cells are ``accuracy ± ci95`` in % (``paired=True``: the paired difference to
+    the prototype classifier, ``+0.56 ± 0.21`` points). The last column is the
+    method's evaluation time in seconds, summed over the settings. ``digits``
+    defaults to 1 for accuracies and 2 for paired differences.
+    """
+    if digits is None:
+        digits = 2 if paired else 1
+    settings = _settings(rows)
+    cells = {(row["method"], row["ways"], row["shots"]): row for row in rows}
+    header = ["method"] + [setting_name(ways, shots) for ways, shots in settings] + ["seconds"]
+    lines = []
+    for method in _methods(rows):
+        line = [method]
+        seconds = 0.0
+        for ways, shots in settings:
+            row = cells.get((method, ways, shots))
+            if row is None:
+                line.append("")
+                continue
+            seconds += row["seconds"]
+            if paired and method == REFERENCE:
+                line.append("reference")
+            elif paired:
+                line.append(
+                    mean_ci_text(row["paired_vs_prototype"], row["paired_ci95"], digits, True)
+                )
+            else:
+                line.append(mean_ci_text(row["accuracy"], row["ci95"], digits))
+        line.append(f"{seconds:.1f}")
+        lines.append(line)
+    return markdown_table(header, lines)
+
+
+def comparison_table(
+    results: Mapping[str, Mapping[str, EvaluationResult]],
+    against: Sequence[str] = (REFERENCE,),
+    digits: int = 2,
+) -> str:
+    """Accuracy ± 95% CI and paired differences, one row per setting and method.
+
+    ``results``: from :func:`fewshot_utils.fewshot.evaluation.evaluate_methods`. For each
+    name in ``against`` a column gives ``method - that method`` on the same episodes, in
+    points, with the 95% interval of the paired difference (``—`` for itself or when it is
+    missing). A difference whose interval excludes 0 is shown in **bold**.
+    """
+    header = ["setting", "method", "accuracy (%)"] + [f"Δ vs {name} (points)" for name in against]
+    lines = []
+    for setting, row in results.items():
+        for name, result in row.items():
+            cells = [setting, name, mean_ci_text(result.accuracy, result.ci95, digits)]
+            for reference in against:
+                if reference == name or reference not in row:
+                    cells.append("—")
+                    continue
+                difference = paired_difference(result, row[reference])
+                text = mean_ci_text(difference.mean, difference.ci95, digits, signed=True)
+                cells.append(f"**{text}**" if difference.verdict != "unclear" else text)
+            lines.append(cells)
+    return markdown_table(header, lines, text_columns=2)
+
+
+def verdict_table(rows: list[dict], judge=verdict) -> str:
+    """Each method (rows) in each setting (columns): ``+0.56 ± 0.21 **helps**``.
+
+    ``judge(mean, ci95)`` gives the verdict (default
+    :func:`fewshot_utils.fewshot.evaluation.verdict`).
+    """
+    settings = _settings(rows)
+    cells = {(row["method"], row["ways"], row["shots"]): row for row in rows}
+    header = ["method"] + [setting_name(ways, shots) for ways, shots in settings]
+    lines = []
+    for method in (m for m in _methods(rows) if m != REFERENCE):
+        line = [method]
+        for ways, shots in settings:
+            row = cells.get((method, ways, shots))
+            if row is None or row["paired_vs_prototype"] is None:
+                line.append("")
+                continue
+            mean, ci95 = row["paired_vs_prototype"], row["paired_ci95"]
+            line.append(f"{mean:+.2f} ± {ci95:.2f} **{judge(mean, ci95)}**")
+        lines.append(line)
+    return markdown_table(header, lines, text_columns=len(header))
+
+
+def published_table(
+    rows: list[dict],
+    dataset: str = "Omniglot, Lake's split",
+    ours=(REFERENCE, "W = M + entropy + cosine"),
+    backbone: str = "Conv4",
+) -> str:
+    """The published numbers (:data:`~fewshot_utils.fewshot.benchmark.PUBLISHED`), then
+    ours: the methods ``ours`` of ``rows``, with CIs, computed on ``dataset``."""
+    settings = _settings(rows)
+    cells = {(row["method"], row["ways"], row["shots"]): row for row in rows}
+    header = ["source", "method", "data", "backbone"] + [setting_name(w, s) for w, s in settings]
+    lines = []
+    for entry in PUBLISHED:
+        numbers = [
+            f"{entry['accuracy'][setting]:.1f}" if setting in entry["accuracy"] else "—"
+            for setting in settings
+        ]
+        lines.append([entry["source"], entry["method"], entry["data"], entry["backbone"], *numbers])
+    for method in ours:
+        numbers = []
+        for ways, shots in settings:
+            row = cells.get((method, ways, shots))
+            numbers.append("—" if row is None else mean_ci_text(row["accuracy"], row["ci95"], 1))
+        lines.append(["**this course**", method, dataset, backbone, *numbers])
+    return markdown_table(header, lines, text_columns=4)
