@@ -623,9 +623,7 @@ def main() -> int:
         ),
         (
             "cosine s = 10, λ = 1, lr 1e-2, 100 steps",
-            FineTuning(
-                entropy_weight=1.0, lr=1e-2, steps=100, classifier="cosine", scale=10.0
-            ),
+            FineTuning(entropy_weight=1.0, lr=1e-2, steps=100, classifier="cosine", scale=10.0),
         ),
         (
             "linear, λ = 1, chosen lr and steps",
