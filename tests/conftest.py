@@ -83,3 +83,74 @@ def real_omniglot_zips() -> list[Path]:
     folder = Path(os.environ.get("FEWSHOT_REAL_OMNIGLOT", "../shared/data/omniglot"))
     zips = [folder / "images_background.zip", folder / "images_evaluation.zip"]
     return zips if all(z.is_file() for z in zips) else []
+
+
+# ----------------------------------------------------------------------------
+# Toy features and splits, shared by the tests of evaluation, inspection and widgets
+# ----------------------------------------------------------------------------
+
+
+def make_clusters(
+    classes: int = 12,
+    per_class: int = 20,
+    dim: int = 16,
+    noise: float = 0.3,
+    seed: int = 0,
+    unit_centres: bool = True,
+    lengths: bool = False,
+    relu: bool = False,
+    images: bool = False,
+):
+    """Cached 'features' of a toy split: one random direction per class plus Gaussian noise.
+
+    Returns ``(features [I, d], labels [I])``, plus ``images uint8 [I, 28, 28]`` (random) when
+    ``images``. ``unit_centres``: the class directions have length 1; ``lengths``: each
+    feature is scaled by a random factor in [0.5, 1.5) (lengths that say nothing of the
+    class); ``relu``: features are non-negative, like a ReLU network's.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.arange(classes).repeat_interleave(per_class)
+    centres = torch.randn(classes, dim, generator=generator)
+    if unit_centres:
+        centres = centres / centres.norm(dim=-1, keepdim=True)
+    features = centres[labels] + noise * torch.randn(len(labels), dim, generator=generator)
+    if lengths:
+        features = features * (0.5 + torch.rand(len(labels), 1, generator=generator))
+    if relu:
+        features = features.relu()
+    if not images:
+        return features, labels
+    pictures = torch.randint(0, 256, (len(labels), 28, 28), dtype=torch.uint8, generator=generator)
+    return features, labels, pictures
+
+
+def make_toy_split(labels, images, dataset: str = "toy", split: str = "evaluation"):
+    """A :class:`~fewshot_utils.data.splits.FewShotSplit` of toy classes ``Toy/characterNN``."""
+    from fewshot_utils.data.splits import FewShotSplit
+
+    classes = int(labels.max()) + 1
+    return FewShotSplit(
+        dataset=dataset,
+        split=split,
+        images=images,
+        labels=labels,
+        class_names=[f"Toy/character{c:02d}" for c in range(classes)],
+        alphabets=["Toy"] * classes,
+    )
+
+
+@pytest.fixture
+def clusters():
+    """:func:`make_clusters`, for a test to call with its own sizes and noise."""
+    return make_clusters
+
+
+@pytest.fixture
+def toy_split():
+    """``toy_split(**make_clusters_arguments) -> (features, split)``: clusters and a split."""
+
+    def build(**keywords):
+        features, labels, images = make_clusters(images=True, **keywords)
+        return features, make_toy_split(labels, images)
+
+    return build

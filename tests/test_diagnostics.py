@@ -8,7 +8,6 @@ import torch
 from matplotlib.figure import Figure
 
 from fewshot_utils.fewshot.calibration import Reliability, expected_calibration_error, reliability
-from fewshot_utils.fewshot.cosine_similarity import l2_normalize
 from fewshot_utils.fewshot.episodes import sample_episodes
 from fewshot_utils.fewshot.evaluation import (
     by_method,
@@ -30,19 +29,13 @@ from fewshot_utils.viz.fine_tuning import (
 )
 from fewshot_utils.viz.tables import comparison_table
 
-
-def toy_features(classes=12, per_class=20, dim=16, noise=0.9, seed=0):
-    """A 'split': each class a direction plus noise (hard enough that not every query is right)."""
-    generator = torch.Generator().manual_seed(seed)
-    labels = torch.arange(classes).repeat_interleave(per_class)
-    centres = l2_normalize(torch.randn(classes, dim, generator=generator))
-    features = centres[labels] + noise * torch.randn(len(labels), dim, generator=generator) / 4
-    return features, labels
-
-
 # ----------------------------------------------------------------------------
 # Curves
 # ----------------------------------------------------------------------------
+
+
+#: The toy clusters of these tests (``make_clusters`` in conftest.py).
+TOY = dict(classes=12, per_class=20, dim=16, noise=0.225)
 
 
 def test_curve_mean_and_ci_by_hand():
@@ -55,8 +48,8 @@ def test_curve_mean_and_ci_by_hand():
     assert mean.tolist() == [5.0, 6.0] and all(math.isnan(c) for c in ci.tolist())
 
 
-def test_episode_chunks_cover_every_episode_once():
-    features, labels = toy_features()
+def test_episode_chunks_cover_every_episode_once(clusters):
+    features, labels = clusters(**TOY)
     episodes = sample_episodes(labels, 5, 2, queries=3, episodes=23, seed=0)
     chunks = list(episode_chunks(features, episodes, chunk_size=10))
     assert [len(index) for index, *_ in chunks] == [10, 10, 3]
@@ -69,8 +62,8 @@ def test_episode_chunks_cover_every_episode_once():
         next(episode_chunks(features, episodes, chunk_size=0))
 
 
-def test_record_fine_tuning_starts_at_the_prototype_classifier():
-    features, labels = toy_features()
+def test_record_fine_tuning_starts_at_the_prototype_classifier(clusters):
+    features, labels = clusters(**TOY)
     episodes = sample_episodes(labels, 5, 1, queries=5, episodes=30, seed=1)
     config = FineTuning(steps=7)
     history = record_fine_tuning(features, episodes, config)
@@ -88,8 +81,8 @@ def test_record_fine_tuning_starts_at_the_prototype_classifier():
         assert torch.allclose(getattr(chunked, field), getattr(whole, field), atol=1e-5)
 
 
-def test_fine_tuning_curves_panels_and_reference():
-    features, labels = toy_features()
+def test_fine_tuning_curves_panels_and_reference(clusters):
+    features, labels = clusters(**TOY)
     episodes = sample_episodes(labels, 5, 1, queries=5, episodes=20, seed=2)
     histories = {
         "random init": record_fine_tuning(features, episodes, FineTuning("random", steps=5)),
@@ -221,8 +214,8 @@ def test_reliability_diagram():
 @pytest.mark.parametrize(
     "method", ["prototype", FineTuning(steps=5), FineTuning("random", steps=5)]
 )
-def test_episode_probabilities_match_evaluate(method):
-    features, labels = toy_features()
+def test_episode_probabilities_match_evaluate(method, clusters):
+    features, labels = clusters(**TOY)
     episodes = sample_episodes(labels, 5, 2, queries=4, episodes=25, seed=3)
     p, query_labels = episode_probabilities(features, episodes, method, chunk_size=7)
     assert p.shape == (25, 20, 5) and query_labels.shape == (25, 20)
@@ -231,8 +224,8 @@ def test_episode_probabilities_match_evaluate(method):
     assert torch.allclose(accuracy, evaluate(features, episodes, method).per_episode)
 
 
-def test_prototype_scale_changes_probabilities_not_predictions():
-    features, labels = toy_features()
+def test_prototype_scale_changes_probabilities_not_predictions(clusters):
+    features, labels = clusters(**TOY)
     episodes = sample_episodes(labels, 5, 1, queries=4, episodes=10, seed=4)
     p1, _ = episode_probabilities(features, episodes, "prototype", scale=1.0)
     p30, _ = episode_probabilities(features, episodes, "prototype", scale=30.0)
@@ -240,8 +233,8 @@ def test_prototype_scale_changes_probabilities_not_predictions():
     assert float(p30.max(-1).values.mean()) > float(p1.max(-1).values.mean())
 
 
-def test_sweep_is_evaluate_with_one_field_changed():
-    features, labels = toy_features()
+def test_sweep_is_evaluate_with_one_field_changed(clusters):
+    features, labels = clusters(**TOY)
     episodes = sample_episodes(labels, 5, 1, queries=4, episodes=15, seed=5)
     config = FineTuning(steps=4)
     results = sweep(features, episodes, config, "lr", [1e-3, 1e-1])
@@ -255,7 +248,7 @@ def test_sweep_is_evaluate_with_one_field_changed():
         sweep(features, episodes, config, "learning_rate", [0.1])
 
 
-def test_sweep_figure():
+def test_sweep_figure(clusters):
     fig = sweep_figure(
         [0, 0.1, 1],
         {"lr 1e-2": [(90, 1), (91, 1), (40, 2)], "lr 1e-3": [(90, 1), (90.5, 1), (85, 1)]},
@@ -265,7 +258,7 @@ def test_sweep_figure():
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "0.1", "1"]
     assert "prototype classifier" in ax.get_legend_handles_labels()[1]
-    features, labels = toy_features()
+    features, labels = clusters(**TOY)
     episodes = sample_episodes(labels, 5, 1, queries=4, episodes=10, seed=6)
     results = sweep(features, episodes, FineTuning(steps=2), "steps", [0, 2])
     assert isinstance(sweep_figure([0, 2], results, "steps", reference=results[0]), Figure)
@@ -273,8 +266,8 @@ def test_sweep_figure():
         sweep_figure([0, 1, 2], results, "steps")
 
 
-def test_evaluate_methods_and_comparison_table():
-    features, labels = toy_features()
+def test_evaluate_methods_and_comparison_table(clusters):
+    features, labels = clusters(**TOY)
     results = evaluate_methods(
         features,
         labels,
@@ -300,8 +293,8 @@ def test_evaluate_methods_and_comparison_table():
     assert grouped["prototype"][1] is results["3-way 2-shot"]["prototype"]
 
 
-def test_comparison_table_bold_when_the_interval_excludes_zero():
-    features, labels = toy_features()
+def test_comparison_table_bold_when_the_interval_excludes_zero(clusters):
+    features, labels = clusters(**TOY)
     results = evaluate_methods(
         features,
         labels,

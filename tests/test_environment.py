@@ -3,9 +3,10 @@
 import re
 from pathlib import Path
 
-import pytest
-
-tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+try:
+    import tomllib  # Python 3.11+
+except ModuleNotFoundError:  # Python 3.10: read the two lists ourselves
+    tomllib = None
 
 ROOT = Path(__file__).resolve().parent.parent
 # conda-forge names that differ from PyPI's
@@ -18,10 +19,34 @@ def requirement(text: str) -> tuple[str, str]:
     return match.group(1).lower(), match.group(2).replace(" ", "")
 
 
+def listed_requirements(text: str) -> list[str]:
+    """The ``dependencies`` and the ``test`` extra of a pyproject.toml, without a TOML
+    library: each is a ``name = [ "...", ... ]`` array of quoted strings."""
+    listed = []
+    for name in ("dependencies", "test"):
+        match = re.search(rf"^{name} = \[(.*?)\]", text, re.MULTILINE | re.DOTALL)
+        assert match, f"pyproject.toml has no {name} list"
+        listed += re.findall(r'"([^"]+)"', match.group(1))
+    return listed
+
+
 def pyproject_requirements() -> dict[str, str]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    listed = project["dependencies"] + project["optional-dependencies"]["test"]
+    text = (ROOT / "pyproject.toml").read_text()
+    if tomllib is None:
+        listed = listed_requirements(text)
+    else:
+        project = tomllib.loads(text)["project"]
+        listed = project["dependencies"] + project["optional-dependencies"]["test"]
     return dict(requirement(line) for line in listed)
+
+
+def test_the_reader_without_tomllib_agrees_with_tomllib():
+    text = (ROOT / "pyproject.toml").read_text()
+    listed = listed_requirements(text)
+    assert "torch>=2.2" in listed and "nbval>=0.11" in listed
+    if tomllib is not None:
+        project = tomllib.loads(text)["project"]
+        assert listed == project["dependencies"] + project["optional-dependencies"]["test"]
 
 
 def environment_requirements() -> dict[str, str]:

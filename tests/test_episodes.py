@@ -55,6 +55,24 @@ def test_unequal_class_sizes_only_use_classes_that_have_enough_images():
     assert 1 not in episodes.classes.tolist()
 
 
+def test_unequal_class_sizes_never_borrow_a_neighbours_images():
+    # Classes of 8, 20, 12, 20 and 6 images: the sampler ranks random keys over 20 slots per
+    # class, and the slots a smaller class does not fill must never be picked (they would
+    # index the next class's images).
+    labels = labels_of([8, 20, 12, 20, 6])
+    episodes = sample_episodes(labels, ways=5, shots=2, queries=4, episodes=300, seed=3)
+    classes = episodes.classes.unsqueeze(-1)
+    assert torch.equal(labels[episodes.support], classes.expand(-1, -1, 2))
+    assert torch.equal(labels[episodes.query], classes.expand(-1, -1, 4))
+    # ... and every image of the smallest class turns up, none twice in an episode.
+    smallest = (labels == 4).nonzero().flatten()
+    used = torch.cat([episodes.support.flatten(), episodes.query.flatten()])
+    assert set(smallest.tolist()) <= set(used.tolist())
+    for e in range(20):
+        chosen = torch.cat([episodes.support[e].flatten(), episodes.query[e].flatten()])
+        assert len(set(chosen.tolist())) == len(chosen)
+
+
 def test_more_ways_than_classes_names_the_numbers():
     with pytest.raises(
         ValueError, match="20-way episodes need 20 classes, but the split has only 5"

@@ -20,18 +20,14 @@ from fewshot_utils.fewshot.methods import METHOD_KEYS, METHODS, resolve_method
 from fewshot_utils.fewshot.prototypes import PrototypeMethod
 from fewshot_utils.viz.tables import benchmark_table
 
-
-def split_features(classes=12, per_class=10, dim=16, noise=1.2, seed=0):
-    """Cached 'features' of a split: a direction per class plus noise."""
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.arange(classes).repeat_interleave(per_class)
-    centres = torch.randn(classes, dim, generator=g)
-    features = (centres[labels] + noise * torch.randn(len(labels), dim, generator=g)).relu()
-    return features, labels
+#: The toy clusters of these tests (``make_clusters`` in conftest.py).
+TOY = dict(classes=12, per_class=10, dim=16, noise=1.2, unit_centres=False, relu=True)
 
 
-def test_episode_features_gathers_support_queries_and_labels():
-    features, labels = split_features()
+def test_episode_features_gathers_support_queries_and_labels(clusters):
+    features, labels = clusters(
+        classes=12, per_class=10, dim=16, noise=1.2, unit_centres=False, relu=True
+    )
     episodes = sample_episodes(labels, ways=3, shots=2, queries=4, episodes=5, seed=1)
     support, query, query_labels = episode_features(features, episodes)
     assert support.shape == (5, 3, 2, 16) and query.shape == (5, 12, 16)
@@ -42,8 +38,10 @@ def test_episode_features_gathers_support_queries_and_labels():
     assert torch.equal(labels[episodes.query].flatten(1), episodes.classes.repeat_interleave(4, 1))
 
 
-def test_episode_features_errors():
-    features, labels = split_features()
+def test_episode_features_errors(clusters):
+    features, labels = clusters(
+        classes=12, per_class=10, dim=16, noise=1.2, unit_centres=False, relu=True
+    )
     episodes = sample_episodes(labels, 3, 1, 2, 2)
     with pytest.raises(ValueError, match="sample the episodes from the labels of the same split"):
         episode_features(features[:50], episodes)
@@ -72,8 +70,10 @@ def test_mean_and_ci_by_hand():
     ],
     ids=str,
 )
-def test_batched_evaluation_equals_the_per_episode_loop(method):
-    features, labels = split_features()
+def test_batched_evaluation_equals_the_per_episode_loop(method, clusters):
+    features, labels = clusters(
+        classes=12, per_class=10, dim=16, noise=1.2, unit_centres=False, relu=True
+    )
     episodes = sample_episodes(labels, ways=5, shots=2, queries=5, episodes=12, seed=2)
     if isinstance(method, str) and method != "prototype":
         method = FineTuning(init="random", steps=20)  # short, same tricks
@@ -86,14 +86,19 @@ def test_batched_evaluation_equals_the_per_episode_loop(method):
     assert torch.allclose(whole.per_episode, batched.per_episode)
 
 
-def test_result_fields_and_json():
-    features, labels = split_features()
+def test_result_fields_and_json(clusters):
+    features, labels = clusters(
+        classes=12, per_class=10, dim=16, noise=1.2, unit_centres=False, relu=True
+    )
     episodes = sample_episodes(labels, ways=4, shots=1, queries=3, episodes=6)
     result = evaluate(features, episodes, "finetune-cosine")
     assert result.method == "W = M + cosine"
     assert (result.episodes, result.ways, result.shots, result.queries) == (6, 4, 1, 3)
     assert result.per_episode.shape == (6,)
-    assert 0 <= result.accuracy <= 100 and result.seconds >= 0
+    # The mean and 1.96 · std / √E of the per-episode accuracies (sample std, E = 6).
+    per_episode = result.per_episode.double()
+    assert result.accuracy == pytest.approx(per_episode.mean().item())
+    assert result.ci95 == pytest.approx(1.96 * per_episode.std().item() / math.sqrt(6))
     data = json.loads(json.dumps(result.to_dict()))
     assert data["config"]["classifier"] == "cosine" and data["ci95"] == pytest.approx(result.ci95)
     assert str(result).startswith("W = M + cosine: ")
@@ -123,8 +128,10 @@ def test_methods_table_in_the_course_order():
         resolve_method("protonet")
 
 
-def test_paired_difference_needs_the_same_episodes():
-    features, labels = split_features()
+def test_paired_difference_needs_the_same_episodes(clusters):
+    features, labels = clusters(
+        classes=12, per_class=10, dim=16, noise=1.2, unit_centres=False, relu=True
+    )
     episodes = sample_episodes(labels, 5, 1, 5, 30, seed=0)
     prototype = evaluate(features, episodes, "prototype")
     cosine = evaluate(features, episodes, FineTuning(classifier="cosine", steps=10))
@@ -136,8 +143,10 @@ def test_paired_difference_needs_the_same_episodes():
         paired_difference(cosine, other)
 
 
-def test_chunk_size_must_be_positive():
-    features, labels = split_features()
+def test_chunk_size_must_be_positive(clusters):
+    features, labels = clusters(
+        classes=12, per_class=10, dim=16, noise=1.2, unit_centres=False, relu=True
+    )
     with pytest.raises(ValueError, match="chunk_size must be a whole number >= 1"):
         evaluate(features, sample_episodes(labels, 3, 1, 2, 2), chunk_size=0)
 
@@ -147,8 +156,10 @@ def test_chunk_size_must_be_positive():
 # ----------------------------------------------------------------------------
 
 
-def test_run_benchmark_rows():
-    features, labels = split_features()
+def test_run_benchmark_rows(clusters):
+    features, labels = clusters(
+        classes=12, per_class=10, dim=16, noise=1.2, unit_centres=False, relu=True
+    )
     rows = run_benchmark(
         features,
         labels,

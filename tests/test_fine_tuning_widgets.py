@@ -4,7 +4,6 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from fewshot_utils.fewshot.cosine_similarity import l2_normalize
 from fewshot_utils.fewshot.episodes import sample_episodes
 from fewshot_utils.fewshot.evaluation import evaluate
 from fewshot_utils.fewshot.fine_tuning import FineTuning
@@ -19,13 +18,8 @@ from fewshot_utils.widgets.fine_tuning import (
     with_default,
 )
 
-
-def toy_features(classes=25, per_class=20, dim=16, noise=0.9, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    labels = torch.arange(classes).repeat_interleave(per_class)
-    centres = l2_normalize(torch.randn(classes, dim, generator=generator))
-    features = centres[labels] + noise * torch.randn(len(labels), dim, generator=generator) / 4
-    return features, labels
+#: The toy clusters of these tests (``make_clusters`` in conftest.py).
+TOY = dict(classes=25, per_class=20, dim=16, noise=0.225)
 
 
 def test_explorer_config_starts_from_the_package_defaults():
@@ -42,8 +36,8 @@ def test_explorer_config_starts_from_the_package_defaults():
     assert with_default((1, 10), 5) == (1, 5, 10) and with_default((1, 10), 10) == (1, 10)
 
 
-def test_state_matches_evaluate_on_the_same_episodes():
-    features, labels = toy_features()
+def test_state_matches_evaluate_on_the_same_episodes(clusters):
+    features, labels = clusters(**TOY)
     state = fine_tuning_state(
         features, labels, ways=5, shots=1, entropy_weight=0.1, lr=1e-2, steps=6, episodes=20
     )
@@ -61,16 +55,16 @@ def test_state_matches_evaluate_on_the_same_episodes():
     assert state["top_share"] == float(state["shares"][0])
 
 
-def test_zero_steps_from_prototypes_is_the_prototype_classifier():
-    features, labels = toy_features()
+def test_zero_steps_from_prototypes_is_the_prototype_classifier(clusters):
+    features, labels = clusters(**TOY)
     state = fine_tuning_state(features, labels, ways=5, shots=2, steps=0, episodes=30)
     assert state["fine_tuned"] == state["prototype"]
     assert state["difference"] == (0.0, 0.0)
     assert torch.equal(state["shares"], state["prototype_shares"])
 
 
-def test_a_large_entropy_weight_collapses_the_predictions():
-    features, labels = toy_features()
+def test_a_large_entropy_weight_collapses_the_predictions(clusters):
+    features, labels = clusters(**TOY)
     calm = fine_tuning_state(features, labels, 20, 1, entropy_weight=0.0, lr=1e-2, episodes=20)
     collapsed = fine_tuning_state(
         features, labels, 20, 1, entropy_weight=3.0, lr=1e-1, steps=50, episodes=20
@@ -79,8 +73,8 @@ def test_a_large_entropy_weight_collapses_the_predictions():
     assert collapsed["fine_tuned"][0] < calm["fine_tuned"][0] - 10
 
 
-def test_figure():
-    features, labels = toy_features()
+def test_figure(clusters):
+    features, labels = clusters(**TOY)
     state = fine_tuning_state(features, labels, 5, 1, steps=4, episodes=20)
     fig = fine_tuning_figure(state)
     assert isinstance(fig, Figure) and len(fig.axes) == 2
@@ -93,8 +87,8 @@ def test_figure():
     assert isinstance(zero, Figure)  # a single point (0 steps) draws too
 
 
-def test_explorer_wiring(monkeypatch):
-    features, labels = toy_features()
+def test_explorer_wiring(monkeypatch, clusters):
+    features, labels = clusters(**TOY)
     calls = []
 
     def recording(*arguments, **keywords):
@@ -124,8 +118,8 @@ def test_explorer_wiring(monkeypatch):
     assert (calls[-1][1]["lr"], calls[-1][1]["steps"]) == (1e-3, 25)
 
 
-def test_explorer_starts_from_a_given_state_without_recomputing(monkeypatch):
-    features, labels = toy_features()
+def test_explorer_starts_from_a_given_state_without_recomputing(monkeypatch, clusters):
+    features, labels = clusters(**TOY)
     state = fine_tuning_state(
         features, labels, 5, 5, entropy_weight=0.3, lr=2e-2, steps=7, episodes=12
     )

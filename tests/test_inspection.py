@@ -31,16 +31,8 @@ from fewshot_utils.viz.similarity import (
 )
 from fewshot_utils.viz.style import mosaic
 
-
-def clustered(classes=12, per_class=20, dim=16, noise=0.3, seed=0):
-    """Features of ``classes`` classes around random centres, lengths varying, and images."""
-    generator = torch.Generator().manual_seed(seed)
-    centres = l2_normalize(torch.randn(classes, dim, generator=generator))
-    labels = torch.arange(classes).repeat_interleave(per_class)
-    features = centres[labels] + noise * torch.randn(len(labels), dim, generator=generator)
-    features = features * (0.5 + torch.rand(len(labels), 1, generator=generator))
-    images = torch.randint(0, 256, (len(labels), 28, 28), dtype=torch.uint8, generator=generator)
-    return features, labels, images
+#: The toy clusters of these tests (``make_clusters`` in conftest.py).
+TOY = dict(classes=12, per_class=20, dim=16, noise=0.3, lengths=True, images=True)
 
 
 def test_mosaic_places_tiles_row_by_row():
@@ -64,14 +56,16 @@ def test_norms_ink_and_correlation():
     assert correlation(x, -x) == pytest.approx(-1.0)
 
 
-def test_norm_spread_figure():
-    features, _, images = clustered()
+def test_norm_spread_figure(clusters):
+    features, _, images = clusters(
+        classes=12, per_class=20, dim=16, noise=0.3, lengths=True, images=True
+    )
     fig = norm_spread_figure(features, images, examples=4, points=50)
     assert isinstance(fig, Figure) and len(fig.axes) == 3
 
 
-def test_pick_class_drawings_gives_one_class_per_row():
-    _, labels, _ = clustered()
+def test_pick_class_drawings_gives_one_class_per_row(clusters):
+    _, labels, _ = clusters(**TOY)
     indices = pick_class_drawings(labels, classes=5, drawings=4, seed=3)
     assert indices.shape == (5, 4)
     rows = labels[indices]
@@ -86,8 +80,10 @@ def test_within_between_leaves_out_the_diagonal():
     assert between == pytest.approx((0.0 + 0.2 + 0.0 + 0.2) / 4)
 
 
-def test_similarity_matrices_show_blocks_for_clustered_features():
-    features, labels, images = clustered()
+def test_similarity_matrices_show_blocks_for_clustered_features(clusters):
+    features, labels, images = clusters(
+        classes=12, per_class=20, dim=16, noise=0.3, lengths=True, images=True
+    )
     indices = pick_class_drawings(labels, classes=4, drawings=3)
     assert torch.allclose(inner_product_matrix(features[:3]), features[:3] @ features[:3].T)
     fig = similarity_matrices_figure(features, images, indices)
@@ -96,8 +92,10 @@ def test_similarity_matrices_show_blocks_for_clustered_features():
     assert any("cosine" in t for t in titles) and any("inner product" in t for t in titles)
 
 
-def test_nearest_neighbours_match_brute_force_and_skip_the_query():
-    features, labels, _ = clustered()
+def test_nearest_neighbours_match_brute_force_and_skip_the_query(clusters):
+    features, labels, _ = clusters(
+        classes=12, per_class=20, dim=16, noise=0.3, lengths=True, images=True
+    )
     queries = torch.tensor([0, 37, 100])
     found = nearest_neighbours(features, queries, k=4, chunk_size=2)
     assert found.indices.shape == found.similarities.shape == (3, 4)
@@ -127,22 +125,30 @@ def test_inner_product_neighbours_favour_long_vectors():
     assert nearest_neighbour_accuracy(features, labels, 4, measure="inner product") < 100.0
 
 
-def test_nearest_neighbour_accuracy():
-    features, labels, _ = clustered(noise=0.05)
+def test_nearest_neighbour_accuracy(clusters):
+    features, labels, _ = clusters(
+        classes=12, per_class=20, dim=16, noise=0.05, lengths=True, images=True
+    )
     assert nearest_neighbour_accuracy(features, labels, queries=50) == 100.0
-    noisy, labels, _ = clustered(noise=5.0)
+    noisy, labels, _ = clusters(
+        classes=12, per_class=20, dim=16, noise=5.0, lengths=True, images=True
+    )
     assert nearest_neighbour_accuracy(noisy, labels, queries=100) < 60.0
 
 
-def test_nearest_neighbours_figure():
-    features, labels, images = clustered()
+def test_nearest_neighbours_figure(clusters):
+    features, labels, images = clusters(
+        classes=12, per_class=20, dim=16, noise=0.3, lengths=True, images=True
+    )
     found = nearest_neighbours(features, torch.tensor([0, 50]), k=3)
     fig = nearest_neighbours_figure(images, labels, found)
     assert len(fig.axes) == 2 * 4
 
 
-def test_wrong_queries_agree_with_evaluate():
-    features, labels, images = clustered(noise=0.9)
+def test_wrong_queries_agree_with_evaluate(clusters):
+    features, labels, images = clusters(
+        classes=12, per_class=20, dim=16, noise=0.9, lengths=True, images=True
+    )
     episodes = sample_episodes(labels, ways=5, shots=2, queries=5, episodes=40, seed=1)
     wrong = wrong_queries(features, episodes)
     result = evaluate(features, episodes)
@@ -175,8 +181,10 @@ def test_wrong_queries_agree_with_evaluate():
         wrong_queries_figure(images, [])
 
 
-def test_wrong_queries_distinct_keeps_each_image_once():
-    features, labels, _ = clustered(classes=6, noise=1.0)
+def test_wrong_queries_distinct_keeps_each_image_once(clusters):
+    features, labels, _ = clusters(
+        classes=6, per_class=20, dim=16, noise=1.0, lengths=True, images=True
+    )
     episodes = sample_episodes(labels, ways=5, shots=1, queries=10, episodes=60, seed=0)
     every = wrong_queries(features, episodes, order="clearest")
     distinct = wrong_queries(features, episodes, order="clearest", distinct=True)
@@ -185,8 +193,10 @@ def test_wrong_queries_distinct_keeps_each_image_once():
     assert [item.image for item in distinct] == list(dict.fromkeys(images))
 
 
-def test_accuracy_sweep_matches_evaluate_and_caps_queries():
-    features, labels, _ = clustered(noise=0.8)
+def test_accuracy_sweep_matches_evaluate_and_caps_queries(clusters):
+    features, labels, _ = clusters(
+        classes=12, per_class=20, dim=16, noise=0.8, lengths=True, images=True
+    )
     sweep = accuracy_sweep(features, labels, ways=(2, 5), shots=(1, 10), episodes=30, seed=2)
     assert sweep.queries == [15, 10]  # 20 images per class: 10 shots leave 10 queries
     assert sweep.accuracy.shape == sweep.ci95.shape == (2, 2)

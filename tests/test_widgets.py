@@ -4,7 +4,6 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from fewshot_utils.data.splits import FewShotSplit
 from fewshot_utils.fewshot.cosine_similarity import l2_normalize
 from fewshot_utils.fewshot.prototypes import prototypes
 from fewshot_utils.viz.prototypes import episode_explorer_figure
@@ -20,6 +19,9 @@ from fewshot_utils.widgets.episodes import (
     episode_explorer,
     explore_episode,
 )
+
+#: The toy clusters of these tests (``make_clusters`` in conftest.py).
+TOY = dict(classes=8, per_class=20, dim=12, noise=0.05)
 
 
 def test_vector_from_angle_and_length():
@@ -56,35 +58,28 @@ def test_length_changes_inner_product_softmax_but_not_cosine_softmax():
     assert float(sharp["p_cosine"].max()) > float(short["p_cosine"].max())
 
 
-def test_cosine_demo_figure_and_widget():
+def test_cosine_demo_figure_and_widget(monkeypatch):
     fig = cosine_demo_figure(cosine_demo_state())
     assert isinstance(fig, Figure) and len(fig.axes) == 2
     assert "cos(a, b) = " in fig.axes[0].get_title()
+    drawn = []
+
+    def recording(state):
+        drawn.append(state)
+        return cosine_demo_figure(state)
+
+    monkeypatch.setattr("fewshot_utils.widgets.cosine.cosine_demo_figure", recording)
     widget = cosine_demo()
     sliders = widget.children[0].children[0].children
     sliders[0].value = 90.0  # fires the callback: state, then figure
-    assert widget.children[1] is not None
+    # The last drawing is of a at 90 degrees: straight up, its length unchanged.
+    a = drawn[-1]["a"]
+    assert a[0].item() == pytest.approx(0.0, abs=1e-6) and a[1].item() > 0
+    assert drawn[-1]["norm_a"] == pytest.approx(drawn[0]["norm_a"])
 
 
-def toy_split(classes=8, per_class=20, dim=12, noise=0.05, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    labels = torch.arange(classes).repeat_interleave(per_class)
-    centres = l2_normalize(torch.randn(classes, dim, generator=generator))
-    features = centres[labels] + noise * torch.randn(len(labels), dim, generator=generator)
-    images = torch.randint(0, 256, (len(labels), 28, 28), dtype=torch.uint8, generator=generator)
-    split = FewShotSplit(
-        dataset="toy",
-        split="evaluation",
-        images=images,
-        labels=labels,
-        class_names=[f"Toy/character{c:02d}" for c in range(classes)],
-        alphabets=["Toy"] * classes,
-    )
-    return features, split
-
-
-def test_explore_episode_is_the_prototype_classifier():
-    features, split = toy_split()
+def test_explore_episode_is_the_prototype_classifier(toy_split):
+    features, split = toy_split(**TOY)
     state = explore_episode(features, split, ways=4, shots=3, seed=5, query=2)
     assert state["support"].shape == (4, 3)
     assert len(state["class_names"]) == 4 and state["true"] == 2
@@ -103,8 +98,8 @@ def test_explore_episode_is_the_prototype_classifier():
     assert not torch.equal(other["support"], state["support"])
 
 
-def test_explore_episode_scale_and_errors():
-    features, split = toy_split(noise=3.0)
+def test_explore_episode_scale_and_errors(toy_split):
+    features, split = toy_split(**TOY | {"noise": 3.0})
     plain = explore_episode(features, split, ways=5, shots=1, seed=0, query=0)
     sharp = explore_episode(features, split, ways=5, shots=1, seed=0, query=0, scale=10)
     assert sharp["predicted"] == plain["predicted"]
@@ -113,8 +108,8 @@ def test_explore_episode_scale_and_errors():
         explore_episode(features, split, ways=5, shots=1, seed=0, query=5)
 
 
-def test_episode_figure_right_and_wrong():
-    features, split = toy_split(noise=3.0)
+def test_episode_figure_right_and_wrong(toy_split):
+    features, split = toy_split(**TOY | {"noise": 3.0})
     states = [explore_episode(features, split, 6, 2, seed, q) for seed in range(6) for q in (0, 3)]
     verdicts = {state["correct"] for state in states}
     assert verdicts == {True, False}  # noisy features: some right, some wrong
@@ -125,8 +120,8 @@ def test_episode_figure_right_and_wrong():
         assert ("right" in title) == state["correct"]
 
 
-def test_episode_explorer_wiring(monkeypatch):
-    features, split = toy_split()
+def test_episode_explorer_wiring(monkeypatch, toy_split):
+    features, split = toy_split(**TOY)
     calls = []
 
     def recording(*arguments, **keywords):
