@@ -53,7 +53,7 @@ L2_SLIPS = [
     (lambda x: x / x.abs().sum(dim=-1, keepdim=True), "not x / |x|", "L1"),
     (lambda x: x.norm(dim=-1), "has shape", "keepdim"),
     (lambda x: 1 / 0, "raised ZeroDivisionError", "last dimension"),
-    (lambda x: "hello", "did not return a tensor", None),
+    (lambda x: "hello", "did not return a number or a tensor", None),
 ]
 
 

@@ -86,7 +86,7 @@ LOSS_SLIPS = [
         "one number",
     ),
     (lambda W, b, s: s @ W, "Hint"),  # wrong shapes: raises inside, reported
-    (lambda W, b, s: "loss", "one number"),
+    (lambda W, b, s: "loss", "did not return a number"),
 ]
 
 

@@ -27,6 +27,15 @@ def failed(message: str, hint: str | None = None) -> bool:
     return False
 
 
+def report(correct: bool, message: str) -> bool:
+    """:func:`passed` or :func:`failed` (without a hint), as ``correct`` says."""
+    return passed(message) if correct else failed(message)
+
+
+#: What a checker says when the learner's answer is still the ``None`` placeholder.
+REPLACE_NONE = "replace None with your answer and run the cell again."
+
+
 def not_answered(what: str) -> bool:
     print(f"⏳ Not answered yet: {what}")
     return False
@@ -84,3 +93,49 @@ def matches(make_candidate, result: torch.Tensor) -> bool:
     except Exception:  # the mistake would not even run on this input
         return False
     return candidate.shape == result.shape and torch.allclose(candidate, result, atol=1e-5)
+
+
+def answer(function, arguments, description: str, first: bool, error_hint):
+    """Call the learner's function on one case; the answer as a float tensor, or a verdict.
+
+    Returns ``(verdict, tensor)``. ``verdict`` is ``None`` when the function gave something
+    that is a tensor (then ``tensor`` holds it); otherwise it is the verdict just printed
+    (``False``), which the checker returns at once: the call raised (``error_hint``, a
+    string or a function of the error's text, says what to look at), it returned ``None``
+    (on the ``first`` case that means "not answered yet"), or not a tensor.
+    """
+    name = name_of(function)
+    result, error = call(function, *arguments)
+    if error is not None:
+        hint = error_hint(error) if callable(error_hint) else error_hint
+        return failed(f"{name} raised {error} on {description}.", hint), None
+    if result is None:
+        if first:
+            return not_answered(f"{name} returns None: replace `return None` with your code."), None
+        return failed(f"{name} returned None on {description}."), None
+    tensor = as_tensor(result)
+    if tensor is None:
+        return failed(f"{name} did not return a number or a tensor on {description}."), None
+    return None, tensor
+
+
+def one_number(function, tensor: torch.Tensor, description: str, what: str, hint: str):
+    """``(verdict, value)``: the answer as one float, or the verdict that it is not one number
+    (``what`` names the quantity, e.g. "the loss"; ``hint`` says how to get one number)."""
+    if tensor.numel() != 1:
+        return failed(
+            f"on {description} {name_of(function)} returned shape {shape(tensor)}; "
+            f"{what} is one number.",
+            hint,
+        ), None
+    return None, float(tensor.reshape(()))
+
+
+def likely_mistake(candidates, result, otherwise: str, same=matches) -> str:
+    """The hint for ``result``: that of the first likely mistake ``(make_candidate, hint)`` in
+    ``candidates`` that gives the same answer (``same(make_candidate, result)``, default
+    :func:`matches`), else ``otherwise``."""
+    for make_candidate, hint in candidates:
+        if same(make_candidate, result):
+            return hint
+    return otherwise

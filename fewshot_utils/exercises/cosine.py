@@ -13,17 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from fewshot_utils.exercises.checking import (
-    as_tensor,
-    call,
-    close,
-    failed,
-    matches,
-    name_of,
-    not_answered,
-    passed,
-    shape,
-)
+from fewshot_utils.exercises import checking
 from fewshot_utils.fewshot.cosine_similarity import cosine_similarity, l2_normalize
 
 
@@ -87,12 +77,23 @@ def _diagnose_l2(x: torch.Tensor, result: torch.Tensor) -> str:
             "sqrt(Σ x_i²): x.norm(dim=-1, keepdim=True).",
         ),
     ]
-    for make_candidate, hint in candidates:
-        if matches(make_candidate, result):
-            return hint
-    return (
+    return checking.likely_mistake(
+        candidates,
+        result,
         "x̂ = x / |x| with |x| = sqrt(Σ x_i²) taken over the last dimension: every row of "
-        "the result has length 1 and points the same way as x."
+        "the result has length 1 and points the same way as x.",
+    )
+
+
+def _l2_error_hint(error: str) -> str:
+    if "must match the size" in error:
+        return (
+            "the lengths x.norm(dim=-1) have shape [6], one per row, which cannot divide "
+            "[6, 8]. keepdim=True keeps them [6, 1], so each row is divided by its own length."
+        )
+    return (
+        "work along the last dimension with x.norm(dim=-1, keepdim=True), so one "
+        "vector [d] and batches [..., d] both work."
     )
 
 
@@ -104,47 +105,37 @@ def check_l2_normalize(my_l2_normalize) -> bool:
     ``keepdim``), ``[2, 3, 5]``, and a zero vector (must stay zero, not NaN).
     Prints the verdict and a hint; returns ``True`` when all cases agree.
     """
-    name = name_of(my_l2_normalize)
+    name = checking.name_of(my_l2_normalize)
     if my_l2_normalize is None or not callable(my_l2_normalize):
-        return not_answered("define a function my_l2_normalize(x) and pass it to the checker.")
-    for description, x in _l2_cases():
+        return checking.not_answered(
+            "define a function my_l2_normalize(x) and pass it to the checker."
+        )
+    for index, (description, x) in enumerate(_l2_cases()):
         expected = l2_normalize(x)
-        result, error = call(my_l2_normalize, x)
-        if error is not None:
-            hint = (
-                "the lengths x.norm(dim=-1) have shape [6], one per row, which cannot divide "
-                "[6, 8]. keepdim=True keeps them [6, 1], so each row is divided by its own length."
-                if "must match the size" in error
-                else "work along the last dimension with x.norm(dim=-1, keepdim=True), so one "
-                "vector [d] and batches [..., d] both work."
-            )
-            return failed(f"{name}({description}) raised {error}", hint)
-        if result is None:
-            if description.startswith("the vector"):
-                return not_answered(f"{name} returns None: replace `return None` with your code.")
-            return failed(f"{name}({description}) returned None.")
-        result = as_tensor(result)
-        if result is None:
-            return failed(f"{name}({description}) did not return a tensor.")
+        verdict, result = checking.answer(
+            my_l2_normalize, (x,), description, index == 0, _l2_error_hint
+        )
+        if verdict is not None:
+            return verdict
         if result.shape != expected.shape:
-            return failed(
-                f"{name}({description}) has shape {shape(result)}; it should keep the shape "
-                f"of x, {shape(x)}.",
+            return checking.failed(
+                f"{name}({description}) has shape {checking.shape(result)}; it should keep "
+                f"the shape of x, {checking.shape(x)}.",
                 "divide x by its lengths with keepdim=True, so [..., d] / [..., 1] keeps [..., d].",
             )
         if torch.isnan(result).any():
-            return failed(f"{name}({description}) contains NaN.", ZERO_VECTOR_HINT)
-        if not close(result, expected):
+            return checking.failed(f"{name}({description}) contains NaN.", ZERO_VECTOR_HINT)
+        if not checking.close(result, expected):
             rows = result.reshape(-1, result.shape[-1]).norm(dim=-1)
             lengths = ", ".join(f"{v:.3g}" for v in rows[:4].tolist())
             more = " ..." if len(rows) > 4 else ""
-            return failed(
+            return checking.failed(
                 f"{name}({description}) is not x / |x|: the lengths of its rows are "
                 f"{lengths}{more} (each should be 1).",
                 _diagnose_l2(x, result),
             )
-    return passed(
-        f"{name} agrees with fewshot_utils.l2_normalize: (3, 4) -> (0.6, 0.8), batches "
+    return checking.passed(
+        f"{name} agrees with fewshot_utils.fewshot.l2_normalize: (3, 4) -> (0.6, 0.8), batches "
         "[6, 8], [4, 4] and [2, 3, 5] get rows of length 1, and a zero vector stays zero."
     )
 
@@ -188,12 +179,11 @@ def _diagnose_cosine(a: torch.Tensor, b: torch.Tensor, result: torch.Tensor) -> 
             "this is the cosine *distance* 1 - cos; the similarity is a·b / (|a| |b|).",
         ),
     ]
-    for make_candidate, hint in candidates:
-        if matches(make_candidate, result):
-            return hint
-    return (
+    return checking.likely_mistake(
+        candidates,
+        result,
         "cos(a, b) = a·b / (|a| |b|): multiply a and b elementwise, sum over the last "
-        "dimension, and divide by both lengths."
+        "dimension, and divide by both lengths.",
     )
 
 
@@ -205,26 +195,24 @@ def check_cosine_similarity(my_cosine_similarity) -> bool:
     against many (``[8], [5, 8] -> [5]``), and a zero vector (0, not NaN).
     Prints the verdict and a hint; returns ``True`` when all cases agree.
     """
-    name = name_of(my_cosine_similarity)
+    name = checking.name_of(my_cosine_similarity)
     if my_cosine_similarity is None or not callable(my_cosine_similarity):
-        return not_answered("define a function my_cosine_similarity(a, b) and pass it here.")
-    for description, a, b in _cosine_cases():
+        return checking.not_answered(
+            "define a function my_cosine_similarity(a, b) and pass it here."
+        )
+    for index, (description, a, b) in enumerate(_cosine_cases()):
         expected = cosine_similarity(a, b)
-        result, error = call(my_cosine_similarity, a, b)
-        if error is not None:
-            return failed(
-                f"{name} raised {error} on {description}.",
-                "a @ b and torch.dot work for two single vectors only. For batches, multiply "
-                "elementwise and sum over the last dimension: (a * b).sum(dim=-1), and take "
-                "lengths with a.norm(dim=-1).",
-            )
-        if result is None:
-            if description.startswith("a = (3, 4)"):
-                return not_answered(f"{name} returns None: replace `return None` with your code.")
-            return failed(f"{name} returned None on {description}.")
-        result = as_tensor(result)
-        if result is None:
-            return failed(f"{name} did not return a number or a tensor on {description}.")
+        verdict, result = checking.answer(
+            my_cosine_similarity,
+            (a, b),
+            description,
+            index == 0,
+            "a @ b and torch.dot work for two single vectors only. For batches, multiply "
+            "elementwise and sum over the last dimension: (a * b).sum(dim=-1), and take "
+            "lengths with a.norm(dim=-1).",
+        )
+        if verdict is not None:
+            return verdict
         if result.shape != expected.shape:
             hint = (
                 "you compared every row of a with every row of b (a matrix). Here a and b "
@@ -233,22 +221,24 @@ def check_cosine_similarity(my_cosine_similarity) -> bool:
                 if result.dim() == expected.dim() + 1
                 else "sum over the last dimension only (dim=-1), so [..., d] -> [...]."
             )
-            return failed(
-                f"on {description} the result has shape {shape(result)}, expected "
-                f"{shape(expected)}.",
+            return checking.failed(
+                f"on {description} the result has shape {checking.shape(result)}, expected "
+                f"{checking.shape(expected)}.",
                 hint,
             )
         if torch.isnan(result).any():
-            return failed(f"on {description} the result is NaN; it should be 0.", ZERO_VECTOR_HINT)
-        if not close(result, expected):
+            return checking.failed(
+                f"on {description} the result is NaN; it should be 0.", ZERO_VECTOR_HINT
+            )
+        if not checking.close(result, expected):
             shown = ", ".join(f"{v:.4g}" for v in result.flatten()[:3].tolist())
             wanted = ", ".join(f"{v:.4g}" for v in expected.flatten()[:3].tolist())
             more = " ..." if expected.numel() > 3 else ""
-            return failed(
+            return checking.failed(
                 f"on {description} you get {shown}{more}; the cosine is {wanted}{more}.",
                 _diagnose_cosine(a, b, result),
             )
-    return passed(
+    return checking.passed(
         f"{name} agrees with fewshot_utils.fewshot.cosine_similarity: 0.96 for (3, 4) and (4, 3), "
         "1 for parallel, -1 for anti-parallel, 0 for orthogonal vectors, one value per row "
         "for batches, one vector against many, and 0 for a zero vector."

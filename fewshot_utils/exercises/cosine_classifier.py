@@ -20,10 +20,10 @@ from __future__ import annotations
 import torch
 
 from fewshot_utils.exercises.checking import (
-    as_tensor,
-    call,
+    answer,
     close,
     failed,
+    likely_mistake,
     name_of,
     not_answered,
     passed,
@@ -104,12 +104,12 @@ def _diagnose(W, queries, scale, result) -> str:
             "dimension: dim=-1.",
         ),
     ]
-    for make_candidate, hint in candidates:
-        if _matches(make_candidate, result):
-            return hint
-    return (
+    return likely_mistake(
+        candidates,
+        result,
         "z = s · l2_normalize(queries) @ l2_normalize(W).T: normalise every weight and every "
-        "query to length 1, take all inner products, multiply by s."
+        "query to length 1, take all inner products, multiply by s.",
+        same=_matches,
     )
 
 
@@ -126,20 +126,16 @@ def check_cosine_logits(my_cosine_logits) -> bool:
         return not_answered("define a function my_cosine_logits(W, queries, scale) and pass it.")
     for index, (description, W, queries, scale) in enumerate(_cases()):
         expected = cosine_logits(W, queries, scale)
-        result, error = call(my_cosine_logits, W, queries, scale)
-        if error is not None:
-            return failed(
-                f"{name} raised {error} on {description}.",
-                "W is [N, d] and queries [Q, d]: queries @ W.T is [Q, N]; normalise along "
-                "dim=-1 (x.norm(dim=-1, keepdim=True)).",
-            )
-        if result is None:
-            if index == 0:
-                return not_answered(f"{name} returns None: replace `return None` with your code.")
-            return failed(f"{name} returned None on {description}.")
-        result = as_tensor(result)
-        if result is None:
-            return failed(f"{name} did not return a tensor on {description}.")
+        verdict, result = answer(
+            my_cosine_logits,
+            (W, queries, scale),
+            description,
+            index == 0,
+            "W is [N, d] and queries [Q, d]: queries @ W.T is [Q, N]; normalise along "
+            "dim=-1 (x.norm(dim=-1, keepdim=True)).",
+        )
+        if verdict is not None:
+            return verdict
         if result.shape != expected.shape:
             hint = (
                 "one row per query and one column per class: queries @ W.T, not W @ queries.T."

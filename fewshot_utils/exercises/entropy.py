@@ -24,14 +24,13 @@ import math
 import torch
 
 from fewshot_utils.exercises.checking import (
+    answer,
     as_number,
-    as_tensor,
-    call,
     failed,
     name_of,
     not_answered,
+    one_number,
     passed,
-    shape,
 )
 from fewshot_utils.fewshot.entropy import entropy, entropy_from_logits
 
@@ -150,25 +149,24 @@ def check_mean_query_entropy(my_mean_query_entropy) -> bool:
         return not_answered("define a function my_mean_query_entropy(logits) and pass it here.")
     for index, (description, logits) in enumerate(_cases()):
         expected = float(mean_query_entropy(logits))
-        result, error = call(my_mean_query_entropy, logits)
-        if error is not None:
-            return failed(
-                f"{name} raised {error} on {description}.",
-                "logits are [Q, N]: softmax over dim=-1, sum over the classes, mean over queries.",
-            )
-        if result is None:
-            if index == 0:
-                return not_answered(f"{name} returns None: replace `return None` with your code.")
-            return failed(f"{name} returned None on {description}.")
-        value = as_number(result)
-        if value is None:
-            tensor = as_tensor(result)
-            got = f"shape {shape(tensor)}" if tensor is not None else f"a {type(result).__name__}"
-            return failed(
-                f"on {description} {name} returned {got}; the mean entropy is one number.",
+        verdict, result = answer(
+            my_mean_query_entropy,
+            (logits,),
+            description,
+            index == 0,
+            "logits are [Q, N]: softmax over dim=-1, sum over the classes, mean over queries.",
+        )
+        if verdict is None:
+            verdict, value = one_number(
+                my_mean_query_entropy,
+                result,
+                description,
+                "the mean entropy",
                 "H of each query is a sum over the classes ([Q]); then take the mean over "
                 "the queries: .mean().",
             )
+        if verdict is not None:
+            return verdict
         if math.isnan(value):
             return failed(
                 f"on {description} the result is NaN; it should be {expected:.4f}.",

@@ -21,15 +21,13 @@ import torch
 import torch.nn.functional as F
 
 from fewshot_utils.exercises.checking import (
-    as_number,
-    as_tensor,
-    call,
+    answer,
     failed,
     matches,
     name_of,
     not_answered,
+    one_number,
     passed,
-    shape,
 )
 from fewshot_utils.fewshot.cosine_similarity import l2_normalize
 
@@ -143,26 +141,25 @@ def check_support_cross_entropy(my_support_cross_entropy) -> bool:
         )
     for index, (description, W, b, support) in enumerate(_cases()):
         expected = float(support_cross_entropy(W, b, support))
-        result, error = call(my_support_cross_entropy, W, b, support)
-        if error is not None:
-            return failed(
-                f"{name} raised {error} on {description}.",
-                "support is [N, K, d]: reshape it to [N·K, d] before multiplying by W.T "
-                "([d, N]), which gives logits [N·K, N].",
-            )
-        if result is None:
-            if index == 0:
-                return not_answered(f"{name} returns None: replace `return None` with your code.")
-            return failed(f"{name} returned None on {description}.")
-        value = as_number(result)
-        if value is None:
-            tensor = as_tensor(result)
-            got = f"shape {shape(tensor)}" if tensor is not None else f"a {type(result).__name__}"
-            return failed(
-                f"on {description} {name} returned {got}; the loss is one number.",
+        verdict, result = answer(
+            my_support_cross_entropy,
+            (W, b, support),
+            description,
+            index == 0,
+            "support is [N, K, d]: reshape it to [N·K, d] before multiplying by W.T "
+            "([d, N]), which gives logits [N·K, N].",
+        )
+        if verdict is None:
+            verdict, value = one_number(
+                my_support_cross_entropy,
+                result,
+                description,
+                "the loss",
                 "average the per-image losses -log p(n | ŝ_{n,k}) over all N·K support "
                 "images: .mean(), or F.cross_entropy, which averages by default.",
             )
+        if verdict is not None:
+            return verdict
         if math.isnan(value):
             return failed(
                 f"on {description} the loss is NaN.",

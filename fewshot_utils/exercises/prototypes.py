@@ -16,10 +16,12 @@ from __future__ import annotations
 import torch
 
 from fewshot_utils.exercises.checking import (
+    answer,
     as_tensor,
     call,
     close,
     failed,
+    likely_mistake,
     matches,
     name_of,
     not_answered,
@@ -93,12 +95,11 @@ def _diagnose_prototypes(support: torch.Tensor, result: torch.Tensor) -> str:
             "normalise each mean along the feature dimension (dim=-1), not across classes.",
         ),
     ]
-    for make_candidate, hint in candidates:
-        if matches(make_candidate, result):
-            return hint
-    return (
+    return likely_mistake(
+        candidates,
+        result,
         "M = normalise(mean over the shots of normalise(support)): three steps, "
-        "l2_normalize(support), .mean(dim=1), l2_normalize(...) again."
+        "l2_normalize(support), .mean(dim=1), l2_normalize(...) again.",
     )
 
 
@@ -120,21 +121,17 @@ def check_prototypes(my_prototypes, support: torch.Tensor | None = None) -> bool
     ]
     if support is not None:
         cases.append((f"the episode's support set {shape(support)}", support.detach()))
-    for description, features in cases:
+    for index, (description, features) in enumerate(cases):
         expected = prototypes(features)
-        result, error = call(my_prototypes, features)
-        if error is not None:
-            return failed(
-                f"{name}({description}) raised {error}.",
-                "support is [N, K, d]: normalise along dim=-1, average along dim=1.",
-            )
-        if result is None:
-            if description.startswith("the hand-made"):
-                return not_answered(f"{name} returns None: replace `return None` with your code.")
-            return failed(f"{name}({description}) returned None.")
-        result = as_tensor(result)
-        if result is None:
-            return failed(f"{name}({description}) did not return a tensor.")
+        verdict, result = answer(
+            my_prototypes,
+            (features,),
+            description,
+            index == 0,
+            "support is [N, K, d]: normalise along dim=-1, average along dim=1.",
+        )
+        if verdict is not None:
+            return verdict
         if torch.isnan(result).any():
             return failed(
                 f"{name}({description}) contains NaN.",

@@ -222,12 +222,15 @@ class FineTuningHistory:
 
     * ``support_loss``: the support cross-entropy ``L_CE`` (nats);
     * ``query_entropy``: the mean prediction entropy over the queries (nats);
-    * ``query_accuracy``: % of queries right (``None`` without query labels).
+    * ``query_accuracy``: % of queries right (``None`` without query labels);
+    * ``predictions``: ``int64 [E, Q]``, each query's class after the last step (kept by
+      :func:`fewshot_utils.fewshot.inspection.record_fine_tuning`, else ``None``).
     """
 
     support_loss: torch.Tensor
     query_entropy: torch.Tensor
     query_accuracy: torch.Tensor | None = None
+    predictions: torch.Tensor | None = None
 
 
 @dataclass

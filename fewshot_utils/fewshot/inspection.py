@@ -325,11 +325,12 @@ def record_fine_tuning(
     """Fine-tune ``episodes`` with ``method`` and return what happened at every step.
 
     ``features [I, d]``: the split's cached features. The history's fields are
-    ``[steps + 1, E]`` (row 0: the initial classifier), with query accuracy in %.
-    Episodes are fine-tuned a chunk at a time (:func:`episode_chunks`) with the same
-    random starts as :func:`~fewshot_utils.fewshot.evaluation.evaluate`.
+    ``[steps + 1, E]`` (row 0: the initial classifier), with query accuracy in %, and
+    ``predictions [E, Q]``, the queries' classes at the end. Episodes are fine-tuned a
+    chunk at a time (:func:`episode_chunks`) with the same random starts as
+    :func:`~fewshot_utils.fewshot.evaluation.evaluate`.
     """
-    parts = []
+    parts, predictions = [], []
     for index, support, query, labels in episode_chunks(features, episodes, chunk_size):
         classifier = fine_tune(
             support,
@@ -341,10 +342,12 @@ def record_fine_tuning(
             record=True,
         )
         parts.append(classifier.history)
+        predictions.append(classifier.predict(query))
     return FineTuningHistory(
         support_loss=torch.cat([h.support_loss for h in parts], dim=1),
         query_entropy=torch.cat([h.query_entropy for h in parts], dim=1),
         query_accuracy=torch.cat([h.query_accuracy for h in parts], dim=1),
+        predictions=torch.cat(predictions),
     )
 
 

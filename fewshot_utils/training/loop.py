@@ -23,16 +23,22 @@ in %, ``train_accuracy`` on the augmented batches as they were seen) plus whatev
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from fewshot_utils.data.splits import FewShotSplit
+from fewshot_utils.models.checkpoints import save_checkpoint
+from fewshot_utils.models.conv4 import Conv4, Preprocessing, fit_preprocessing
 from fewshot_utils.runtime import release_freed_memory
+from fewshot_utils.training.augmentation import random_affine
 
 
 @dataclass
@@ -58,6 +64,56 @@ class TrainingRecipe:
     shear: float = 0.1
     seed: int = 0
 
+    def prepare(
+        self, images: torch.Tensor, preprocessing: Preprocessing, generator: torch.Generator
+    ) -> torch.Tensor:
+        """A batch as the network sees it while training: ``uint8 [B, H, W]`` ->
+        ``float [B, 1, H, W]``, normalised, randomly warped (when ``augment``), channels-last."""
+        x = preprocessing.to_input(images)
+        if self.augment:
+            x = random_affine(x, generator, self.rotation, self.scale, self.shift, self.shear)
+        return x.contiguous(memory_format=torch.channels_last)
+
+
+@dataclass
+class TrainingResult:
+    """What pretraining gives: the model (backbone + its head), preprocessing, history."""
+
+    model: nn.Module
+    preprocessing: Preprocessing
+    history: list[dict] = field(default_factory=list)
+    config: TrainingRecipe | None = None
+
+    @property
+    def backbone(self) -> Conv4:
+        """f(x): the model with its head dropped."""
+        return self.model.backbone
+
+    def save(self, path: str | os.PathLike, meta: dict | None = None) -> Path:
+        """Write f(x), its preprocessing, the history (and a linear head) to a checkpoint,
+        atomically (:func:`fewshot_utils.models.checkpoints.save_checkpoint`); ``meta`` is
+        added to the config."""
+        meta = {"config": asdict(self.config), **(meta or {})} if self.config else meta
+        head = getattr(self.model, "head", None)
+        head = head if isinstance(head, nn.Linear) else None
+        return save_checkpoint(path, self.backbone, self.preprocessing, self.history, meta, head)
+
+
+def start_run(
+    split: FewShotSplit, recipe: TrainingRecipe
+) -> tuple[torch.Generator, torch.Tensor, torch.Tensor, Preprocessing]:
+    """What every pretraining does first: seed torch (the weights' start), make the run's
+    generator, hold out the validation drawings and fit the input normalisation on the rest.
+
+    Returns ``(generator, train_index, validation_index, preprocessing)``.
+    """
+    torch.manual_seed(recipe.seed)
+    generator = torch.Generator().manual_seed(recipe.seed)
+    train_index, validation_index = train_validation_split(
+        split.labels, recipe.validation_per_class, recipe.seed
+    )
+    return generator, train_index, validation_index, fit_preprocessing(split.images[train_index])
+
 
 def train_validation_split(
     labels: torch.Tensor, validation_per_class: int, seed: int = 0
@@ -79,6 +135,25 @@ def train_validation_split(
     rank[order] = torch.arange(len(labels)) - start[labels[order]]
     validation = rank < validation_per_class
     return torch.nonzero(~validation).flatten(), torch.nonzero(validation).flatten()
+
+
+class SplitTask:
+    """What a :class:`TrainingTask` on a split starts from: its training images and labels,
+    the held-out validation drawings, the recipe and the input normalisation."""
+
+    def __init__(
+        self,
+        split: FewShotSplit,
+        config: TrainingRecipe,
+        train_index: torch.Tensor,
+        validation_index: torch.Tensor,
+        preprocessing: Preprocessing,
+    ) -> None:
+        self.config = config
+        self.images, self.labels = split.images[train_index], split.labels[train_index]
+        self.validation_images = split.images[validation_index]
+        self.validation_labels = split.labels[validation_index]
+        self.preprocessing = preprocessing
 
 
 class TrainingTask(Protocol):

@@ -42,18 +42,24 @@ Shapes: a batch of pairs is three tensors of length ``P`` (:class:`Pairs`):
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from fewshot_utils.data.splits import FewShotSplit
-from fewshot_utils.models.conv4 import Conv4, Preprocessing, fit_preprocessing
-from fewshot_utils.training.augmentation import random_affine
-from fewshot_utils.training.loop import TrainingRecipe, train, train_validation_split
+from fewshot_utils.models.conv4 import Conv4, Preprocessing
+from fewshot_utils.training.loop import (
+    SplitTask,
+    TrainingRecipe,
+    TrainingResult,
+    start_run,
+    train,
+)
 
 # ----------------------------------------------------------------------------
 # Pairs
@@ -221,19 +227,9 @@ class SiameseConfig(TrainingRecipe):
     validation_pairs: int = 4000
 
 
-@dataclass
-class SiameseResult:
-    """What Siamese pretraining gives: the model (backbone + pair head), preprocessing, history."""
-
-    model: SiameseModel
-    preprocessing: Preprocessing
-    history: list[dict] = field(default_factory=list)
-    config: SiameseConfig | None = None
-
-    @property
-    def backbone(self) -> Conv4:
-        """f(x): the model with its pair head dropped."""
-        return self.model.backbone
+class SiameseResult(TrainingResult):
+    """What Siamese pretraining gives: a :class:`~fewshot_utils.training.loop.TrainingResult`
+    whose model is f(x) and the pair head."""
 
 
 @torch.no_grad()
@@ -260,7 +256,7 @@ def pair_accuracy(
     return 100.0 * correct / max(len(pairs), 1)
 
 
-class SiameseTask:
+class SiameseTask(SplitTask):
     """Siamese pretraining as a :class:`~fewshot_utils.training.loop.TrainingTask`: each
     epoch samples fresh pairs of the training drawings (``positive_fraction`` "same"),
     shuffled, in batches of ``batch_size`` pairs; both images of a pair are warped; binary
@@ -268,27 +264,21 @@ class SiameseTask:
 
     description = "Siamese pretraining"
 
-    def __init__(
-        self,
-        split: FewShotSplit,
-        config: SiameseConfig,
-        train_index: torch.Tensor,
-        validation_index: torch.Tensor,
-        preprocessing: Preprocessing,
-    ) -> None:
-        self.config = config
-        self.images, self.labels = split.images[train_index], split.labels[train_index]
-        self.validation_images = split.images[validation_index]
-        self.validation_pairs = (
-            sample_pairs(
-                split.labels[validation_index], config.validation_pairs, seed=config.seed + 1
-            )
-            if len(validation_index)
-            else None
-        )
-        self.preprocessing = preprocessing
-        self.pairs_per_epoch = config.pairs_per_epoch or max(1, len(train_index) // 2)
-        self.steps_per_epoch = math.ceil(self.pairs_per_epoch / config.batch_size)
+    @functools.cached_property
+    def validation_pairs(self) -> Pairs | None:
+        """Fixed pairs of the held-out drawings (seeded), or ``None`` if none are held out."""
+        if not len(self.validation_labels):
+            return None
+        config = self.config
+        return sample_pairs(self.validation_labels, config.validation_pairs, seed=config.seed + 1)
+
+    @property
+    def pairs_per_epoch(self) -> int:
+        return self.config.pairs_per_epoch or max(1, len(self.images) // 2)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(self.pairs_per_epoch / self.config.batch_size)
 
     def epoch_batches(self, generator: torch.Generator):
         seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
@@ -298,18 +288,9 @@ class SiameseTask:
         for step in range(self.steps_per_epoch):
             yield pairs[step * size : (step + 1) * size]
 
-    def _prepare(self, index: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        config = self.config
-        x = self.preprocessing.to_input(self.images[index])
-        if config.augment:
-            x = random_affine(
-                x, generator, config.rotation, config.scale, config.shift, config.shear
-            )
-        return x.contiguous(memory_format=torch.channels_last)
-
     def loss(self, model, batch: Pairs, generator: torch.Generator):
-        first = self._prepare(batch.first, generator)
-        second = self._prepare(batch.second, generator)
+        first = self.config.prepare(self.images[batch.first], self.preprocessing, generator)
+        second = self.config.prepare(self.images[batch.second], self.preprocessing, generator)
         logits = model(first, second)
         loss = F.binary_cross_entropy_with_logits(logits, batch.same)
         right = int(((logits > 0).to(torch.float32) == batch.same).sum().item())
@@ -340,12 +321,7 @@ def pretrain_siamese(
     (%, same/different right; 50% is chance).
     """
     config = config or SiameseConfig()
-    torch.manual_seed(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
-    train_index, validation_index = train_validation_split(
-        split.labels, config.validation_per_class, config.seed
-    )
-    preprocessing = fit_preprocessing(split.images[train_index])
+    generator, train_index, validation_index, preprocessing = start_run(split, config)
     task = SiameseTask(split, config, train_index, validation_index, preprocessing)
     model = SiameseModel(config.channels, config.head).to(memory_format=torch.channels_last)
     history = train(model, task, config, generator, progress, after_epoch, loss_digits=3)

@@ -13,20 +13,22 @@ training loop (:func:`fewshot_utils.training.loop.train`).
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from fewshot_utils.data.splits import FewShotSplit
-from fewshot_utils.models.checkpoints import save_checkpoint
-from fewshot_utils.models.conv4 import Conv4, Preprocessing, fit_preprocessing
-from fewshot_utils.training.augmentation import random_affine
-from fewshot_utils.training.loop import TrainingRecipe, train, train_validation_split
+from fewshot_utils.models.conv4 import Conv4, Preprocessing
+from fewshot_utils.training.loop import (
+    SplitTask,
+    TrainingRecipe,
+    TrainingResult,
+    start_run,
+    train,
+)
 
 
 class PretrainingModel(nn.Module):
@@ -57,27 +59,11 @@ class PretrainingConfig(TrainingRecipe):
 
 
 @dataclass
-class PretrainingResult:
-    """What pretraining gives: the model (backbone + head), preprocessing, history."""
+class PretrainingResult(TrainingResult):
+    """What supervised pretraining gives: a :class:`~fewshot_utils.training.loop.TrainingResult`
+    (model = backbone + linear head), and the base classes' names."""
 
-    model: PretrainingModel
-    preprocessing: Preprocessing
-    history: list[dict] = field(default_factory=list)
-    config: PretrainingConfig | None = None
     class_names: list[str] = field(default_factory=list)
-
-    @property
-    def backbone(self) -> Conv4:
-        """f(x): the model with its head dropped."""
-        return self.model.backbone
-
-    def save(self, path: str | os.PathLike, meta: dict | None = None) -> Path:
-        """Write f(x), its preprocessing, the history and the head to a checkpoint, atomically
-        (:func:`fewshot_utils.models.checkpoints.save_checkpoint`); ``meta`` adds to the config."""
-        meta = {"config": config_dict(self.config), **(meta or {})} if self.config else meta
-        return save_checkpoint(
-            path, self.backbone, self.preprocessing, self.history, meta, head=self.model.head
-        )
 
 
 @torch.no_grad()
@@ -100,27 +86,16 @@ def accuracy(
     return 100.0 * correct / max(len(images), 1)
 
 
-class SupervisedTask:
+class SupervisedTask(SplitTask):
     """Supervised pretraining as a :class:`~fewshot_utils.training.loop.TrainingTask`:
     batches of ``batch_size`` training images in a fresh random order each epoch, each
     warped, and cross-entropy over the ``C`` base classes."""
 
     description = "pretraining"
 
-    def __init__(
-        self,
-        split: FewShotSplit,
-        config: PretrainingConfig,
-        train_index: torch.Tensor,
-        validation_index: torch.Tensor,
-        preprocessing: Preprocessing,
-    ) -> None:
-        self.config = config
-        self.images, self.labels = split.images[train_index], split.labels[train_index]
-        self.validation_images = split.images[validation_index]
-        self.validation_labels = split.labels[validation_index]
-        self.preprocessing = preprocessing
-        self.steps_per_epoch = math.ceil(len(train_index) / config.batch_size)
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.images) / self.config.batch_size)
 
     def epoch_batches(self, generator: torch.Generator):
         order = torch.randperm(len(self.images), generator=generator)
@@ -129,16 +104,10 @@ class SupervisedTask:
             yield order[step * size : (step + 1) * size]
 
     def loss(self, model, batch: torch.Tensor, generator: torch.Generator):
-        config = self.config
-        x = self.preprocessing.to_input(self.images[batch])
-        if config.augment:
-            x = random_affine(
-                x, generator, config.rotation, config.scale, config.shift, config.shear
-            )
-        x = x.contiguous(memory_format=torch.channels_last)
+        x = self.config.prepare(self.images[batch], self.preprocessing, generator)
         y = self.labels[batch]
         logits = model(x)
-        loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
+        loss = F.cross_entropy(logits, y, label_smoothing=self.config.label_smoothing)
         return loss, int((logits.argmax(1) == y).sum().item()), len(batch)
 
     def validation_accuracy(self, model) -> float:
@@ -160,12 +129,7 @@ def pretrain(
     History rows: see :func:`fewshot_utils.training.loop.train`.
     """
     config = config or PretrainingConfig()
-    torch.manual_seed(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
-    train_index, validation_index = train_validation_split(
-        split.labels, config.validation_per_class, config.seed
-    )
-    preprocessing = fit_preprocessing(split.images[train_index])
+    generator, train_index, validation_index, preprocessing = start_run(split, config)
     model = PretrainingModel(split.num_classes, config.channels)
     model = model.to(memory_format=torch.channels_last)
     task = SupervisedTask(split, config, train_index, validation_index, preprocessing)

@@ -148,6 +148,17 @@ def fine_tuning_curves(
     return fig
 
 
+def _truth_line(ax, ways: int) -> None:
+    """The dashed line of the truth: ``100/N`` % of an episode's queries in every class."""
+    ax.axhline(
+        100.0 / ways,
+        color="black",
+        linestyle="--",
+        linewidth=1,
+        label=f"truth: {100 / ways:.0f}% per class",
+    )
+
+
 def predicted_class_histogram(
     predictions: torch.Tensor | Mapping[str, torch.Tensor],
     ways: int,
@@ -178,13 +189,7 @@ def predicted_class_histogram(
             color=method_colour(name, i),
             label=label,
         )
-    ax.axhline(
-        100.0 / ways,
-        color="black",
-        linestyle="--",
-        linewidth=1,
-        label=f"truth: {100 / ways:.0f}% per class",
-    )
+    _truth_line(ax, ways)
     ax.set_xticks(ranks if ways <= 20 else ranks[::5])
     ax.set_xlabel("classes of the episode, from the most-predicted down")
     ax.set_ylabel("% of the episode's queries")
@@ -323,13 +328,7 @@ def fine_tuning_figure(state: dict) -> Figure:
         color=tuned_colour,
         label=f"fine-tuned: top class {state['top_share']:.0f}%",
     )
-    right.axhline(
-        100 / ways,
-        color="black",
-        linestyle="--",
-        linewidth=1,
-        label=f"truth: {100 / ways:.0f}% per class",
-    )
+    _truth_line(right, ways)
     right.set_xticks(ranks if ways <= 10 else ranks[::2] if ways <= 20 else ranks[::5])
     right.set_xlabel("classes of the episode, from the most-predicted down")
     right.set_ylabel("% of the episode's queries")

@@ -1,11 +1,6 @@
 """Notebook 03's cosine demo: two 2-D vectors, their cosine, and a softmax over prototypes.
 
-Three layers, as for every widget of the course, so that what it shows is tested even
-though its callbacks never run in a test or on GitHub: a *state* function computes
-everything shown, from the controls' values, as a plain ``dict``; a *figure* function in
-:mod:`fewshot_utils.viz` draws a state (a notebook also calls it once directly, so readers
-who cannot run the widget see a static figure); the *widget* only wires ipywidgets
-controls to "state, then figure". Here: :func:`cosine_demo_state`,
+The three layers of every widget (see :mod:`fewshot_utils.widgets`): :func:`cosine_demo_state`,
 :func:`fewshot_utils.viz.similarity.cosine_demo_figure`, :func:`cosine_demo`.
 """
 

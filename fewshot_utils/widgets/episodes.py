@@ -1,11 +1,6 @@
 """Notebook 04's episode explorer: one episode, its support set, a query and the prototypes.
 
-Three layers, as for every widget of the course, so that what it shows is tested even
-though its callbacks never run in a test or on GitHub: a *state* function computes
-everything shown, from the controls' values, as a plain ``dict``; a *figure* function in
-:mod:`fewshot_utils.viz` draws a state (a notebook also calls it once directly, so readers
-who cannot run the widget see a static figure); the *widget* only wires ipywidgets
-controls to "state, then figure". Here: :func:`explore_episode`,
+The three layers of every widget (see :mod:`fewshot_utils.widgets`): :func:`explore_episode`,
 :func:`fewshot_utils.viz.prototypes.episode_explorer_figure`, :func:`episode_explorer`.
 """
 

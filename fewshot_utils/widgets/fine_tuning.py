@@ -1,7 +1,6 @@
 """The fine-tuning explorer of notebook 06: λ, learning rate and steps under your fingers.
 
-Three layers, as for every widget of the course, so that what it shows is tested
-even though its callbacks never run in a test or on GitHub:
+The three layers of every widget (see :mod:`fewshot_utils.widgets`):
 
 * :func:`fine_tuning_state` computes everything shown, from the controls' values,
   as a plain ``dict``: it fine-tunes a few hundred seeded episodes (recording every
@@ -24,11 +23,10 @@ import dataclasses
 import torch
 
 from fewshot_utils.fewshot.episodes import sample_episodes
-from fewshot_utils.fewshot.evaluation import episode_chunks, mean_and_ci
-from fewshot_utils.fewshot.fine_tuning import FineTuning, FineTuningHistory, fine_tune
-from fewshot_utils.fewshot.inspection import predicted_class_shares
+from fewshot_utils.fewshot.evaluation import episode_probabilities, mean_and_ci
+from fewshot_utils.fewshot.fine_tuning import FineTuning
+from fewshot_utils.fewshot.inspection import predicted_class_shares, record_fine_tuning
 from fewshot_utils.fewshot.methods import METHODS
-from fewshot_utils.fewshot.prototypes import prototype_logits, prototypes
 from fewshot_utils.viz.fine_tuning import curve_mean_and_ci, fine_tuning_figure
 
 #: The explorer's starting point: W = M with the query-entropy term (the package's defaults).
@@ -38,7 +36,6 @@ ENTROPY_WEIGHTS = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 STEPS = (0, 5, 10, 25, 50, 100, 200, 400)
 SETTINGS = ((5, 1), (5, 5), (20, 1), (20, 5))
-HISTORY_FIELDS = ("support_loss", "query_entropy", "query_accuracy")
 
 
 def explorer_config(
@@ -88,26 +85,10 @@ def fine_tuning_state(
     """
     config = explorer_config(entropy_weight, lr, steps, classifier, init)
     sampled = sample_episodes(labels, ways, shots, queries, episodes, seed=seed)
-    histories, predictions, prototype_predictions, query_labels = [], [], [], []
-    for index, support, query, chunk_labels in episode_chunks(features, sampled):
-        tuned = fine_tune(
-            support,
-            query,
-            config,
-            seed=seed,
-            episode_index=index,
-            query_labels=chunk_labels,
-            record=True,
-        )
-        histories.append(tuned.history)
-        predictions.append(tuned.predict(query))
-        prototype_predictions.append(prototype_logits(prototypes(support), query).argmax(dim=-1))
-        query_labels.append(chunk_labels)
-    history = FineTuningHistory(
-        *(torch.cat([getattr(h, f) for h in histories], dim=1) for f in HISTORY_FIELDS)
-    )
-    predictions, query_labels = torch.cat(predictions), torch.cat(query_labels)
-    prototype_predictions = torch.cat(prototype_predictions)
+    history = record_fine_tuning(features, sampled, config, seed=seed)
+    predictions = history.predictions
+    p_prototype, query_labels = episode_probabilities(features, sampled, "prototype")
+    prototype_predictions = p_prototype.argmax(dim=-1)
     tuned = 100.0 * (predictions == query_labels).double().mean(dim=1)
     prototype = 100.0 * (prototype_predictions == query_labels).double().mean(dim=1)
     accuracy, accuracy_ci = curve_mean_and_ci(history.query_accuracy)
