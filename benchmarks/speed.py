@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: see COURSE.md, threads
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: the README's thread notes
 
 import argparse  # noqa: E402
 import copy  # noqa: E402

@@ -31,7 +31,7 @@ and the character (not on which other classes are generated).
 
 :func:`load_glyphs` caches both splits in ``root/glyphs/``; the cache is
 rebuilt when :data:`GENERATOR_VERSION` or the installed fonts change.
-Generating all of it takes about 6 s on one CPU core.
+Generating all of it takes seconds (the README gives the figure).
 """
 
 from __future__ import annotations
@@ -252,7 +252,7 @@ def single_threaded():
 
     The images are drawn in many small batches, too small to gain from several
     threads; and on a busy machine (a shared 2-core laptop or CI runner) threads
-    waiting for each other made generation 10-20 times slower in our measurements.
+    waiting for each other made generation many times slower (the README's thread notes).
     Generation is deterministic whatever the number of threads.
     """
     threads = torch.get_num_threads()
@@ -358,7 +358,7 @@ def load_glyphs(
 ) -> tuple[FewShotSplit, FewShotSplit]:
     """Glyphs ``(background, evaluation)``, from the cache or generated (and cached).
 
-    The cache (:func:`cache_path`, about 17 MB at 28 x 28) is regenerated if it is
+    The cache (:func:`cache_path`) is regenerated if it is
     missing, damaged, or does not match :func:`cache_fingerprint` (made by another
     :data:`GENERATOR_VERSION` or with other fonts).
     """

@@ -6,7 +6,7 @@
 Every exercise of the course is a markdown prompt, a cell where the learner writes
 an answer, a call to a checker, then the worked **solution** in the next code
 cell. A solution cell is marked by the tag ``solution`` in its metadata and/or a
-first line ``# Solution`` (see the notebook conventions). In the copy:
+first line ``# Solution`` (see ``CONTRIBUTING.md``, the notebook template). In the copy:
 
 * each solution cell's source becomes :data:`PLACEHOLDER`, its outputs and
   execution count are cleared, and it is no longer collapsed (a collapsed empty

@@ -92,7 +92,7 @@ def episodes_per_chunk(
     normalised support copy ``2 NK d``, ``W`` with its gradient and Adam's moments
     ``8 N d`` and support logits ``4 N·NK``; when the queries take part (the entropy term,
     or a recorded history) their normalised copy ``2 NQ d`` and logits with softmax and
-    gradient ``4 N·NQ``. (Measured on a CPU, the estimate is within 15% for 20-way 5-shot.)
+    gradient ``4 N·NQ`` (benchmarks/README.md compares it with measured memory).
     """
     support, query = ways * shots, ways * queries
     numbers = (support + query) * dim + 2 * support * dim + 8 * ways * dim + 4 * ways * support

@@ -36,8 +36,8 @@ from fewshot_utils.fewshot.evaluation import evaluate
 from fewshot_utils.models.conv4 import Preprocessing, embed, fit_preprocessing
 from fewshot_utils.training.loop import TrainingRecipe, train_validation_split
 
-#: Images per forward pass when the probe embeds: 256 keeps Conv4's activations under
-#: ~0.2 GB (1024 took ~0.45 GB on top of the kernel), at about the same speed.
+#: Images per forward pass when the probe embeds: small enough to keep Conv4's activations
+#: small, large enough to be as fast as larger batches (the README's memory notes).
 EMBED_BATCH_SIZE = 256
 
 

@@ -109,11 +109,10 @@ def embed(
 
     Embed a split once and index the result with episodes' index tensors; this is
     what makes evaluating thousands of episodes fast. Small batches are as fast per
-    image on a CPU and keep memory low (a batch of 1024 needs ~0.6 GB of activations).
-    The backbone is switched to *channels-last* storage (activations ``[B, C, H, W]``
-    stored pixel by pixel, channels innermost), as in pretraining, and stays so: the
-    same numbers (to ~1e-5), and Conv4 runs about twice as fast on a CPU (0.15
-    instead of 0.30 ms per 28x28 image on one thread).
+    image on a CPU and keep memory low (activations grow with the batch). The backbone is
+    switched to *channels-last* storage (activations ``[B, C, H, W]`` stored pixel by
+    pixel, channels innermost), as in pretraining, and stays so: the same numbers (to
+    about 1e-5), and Conv4 runs faster on a CPU (the README's speed notes).
     """
     was_training = backbone.training
     backbone.eval().to(memory_format=torch.channels_last)
