@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from fewshot_utils.fewshot.benchmark import run_benchmark
+from fewshot_utils.fewshot.benchmark import Setting, run_benchmark
 from fewshot_utils.fewshot.episodes import sample_episodes
 from fewshot_utils.fewshot.evaluation import (
     episode_features,
@@ -176,8 +176,8 @@ def test_run_benchmark_rows(clusters):
     ]
     for row in rows:
         assert set(row) == {
-            "method", "ways", "shots", "episodes", "accuracy", "ci95", "seconds",
-            "paired_vs_prototype", "paired_ci95",
+            "method", "setting", "ways", "shots", "within_alphabet", "episodes", "accuracy",
+            "ci95", "seconds", "paired_vs_prototype", "paired_ci95",
         }  # fmt: skip
         assert row["episodes"] == 8
     assert rows[0]["paired_vs_prototype"] == 0.0 and rows[0]["paired_ci95"] == 0.0
@@ -185,6 +185,26 @@ def test_run_benchmark_rows(clusters):
         rows[1]["accuracy"] - rows[0]["accuracy"]
     )
     json.dumps(rows)  # plain numbers only
+    assert [r["setting"] for r in rows[::2]] == ["3-way 1-shot", "4-way 2-shot"]
+
+
+def test_lakes_task_draws_every_episode_from_one_alphabet(clusters):
+    features, labels = clusters(classes=30, per_class=20, dim=16, noise=0.5)
+    alphabets = torch.tensor([0] * 8 + [1] * 12 + [2] * 10)  # 8 classes: too few for 10 ways
+    lake = Setting(10, 1, within_alphabet=True)
+    rows = run_benchmark(
+        features, labels, episodes=40, settings=[lake], methods=["prototype"],
+        alphabets=alphabets,
+    )  # fmt: skip
+    assert rows[0]["setting"] == "10-way 1-shot, one alphabet" and rows[0]["within_alphabet"]
+    episodes = sample_episodes(labels, 10, 1, 15, 200, seed=0, groups=alphabets)
+    of_episode = alphabets[episodes.classes]  # [E, N]
+    assert (of_episode == of_episode[:, :1]).all()  # one alphabet per episode
+    assert set(of_episode[:, 0].tolist()) == {1, 2}  # never the alphabet of 8 classes
+    with pytest.raises(ValueError, match="needs each class's alphabet"):
+        run_benchmark(features, labels, episodes=4, settings=[lake], methods=["prototype"])
+    with pytest.raises(ValueError, match="largest has 12: ask for at most 12 ways"):
+        sample_episodes(labels, 15, 1, 15, 4, groups=alphabets)
 
 
 def test_benchmark_table_format():

@@ -146,12 +146,17 @@ def write_json(path: Path | None, data) -> None:
     print(f"wrote {path}")
 
 
-def parse_setting(text: str) -> tuple[int, int]:
-    """``"5x1"`` -> ``(5, 1)``: ways and shots."""
+def parse_setting(text: str):
+    """``"5x1"`` -> 5-way 1-shot; ``"20x1a"`` -> 20-way 1-shot within one alphabet
+    (a :class:`~fewshot_utils.fewshot.benchmark.Setting`)."""
+    from fewshot_utils.fewshot.benchmark import Setting
+
+    lowered = text.lower().strip()
+    within = lowered.endswith("a")
     try:
-        ways, shots = (int(part) for part in text.lower().split("x"))
+        ways, shots = (int(part) for part in lowered.removesuffix("a").split("x"))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"setting {text!r} is not WAYSxSHOTS, e.g. 5x1 or 20x5"
+            f"setting {text!r} is not WAYSxSHOTS, e.g. 5x1 or 20x5 (20x1a: within one alphabet)"
         ) from None
-    return ways, shots
+    return Setting(ways, shots, within_alphabet=within)

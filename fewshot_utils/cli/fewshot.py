@@ -30,7 +30,7 @@ from fewshot_utils.cli.arguments import (
 
 
 def _evaluation_features(args: argparse.Namespace, pretrained):
-    """Load the dataset and embed its evaluation split once: ``(features [I, d], labels [I])``."""
+    """Load the dataset and embed its evaluation split once: ``(features [I, d], split)``."""
     from fewshot_utils.models.conv4 import embed
 
     dataset = dataset_from_arguments(args, image_size=pretrained.preprocessing.image_size)
@@ -42,7 +42,7 @@ def _evaluation_features(args: argparse.Namespace, pretrained):
     split = dataset.evaluation
     print(split.describe())
     features = embed(pretrained.backbone, split.images, pretrained.preprocessing, progress=True)
-    return features, split.labels
+    return features, split
 
 
 # ----------------------------------------------------------------------------
@@ -57,9 +57,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     set_threads(args)
     method = method_from_arguments(args)  # errors before the slow part
     pretrained = backbone_from_arguments(args)
-    features, labels = _evaluation_features(args, pretrained)
+    features, split = _evaluation_features(args, pretrained)
     episodes = sample_episodes(
-        labels, args.ways, args.shots, args.queries, args.episodes, args.seed
+        split.labels, args.ways, args.shots, args.queries, args.episodes, args.seed
     )
     result = evaluate(features, episodes, method, seed=args.seed, progress=True)
     print(f"{result.method}, {result.ways}-way {result.shots}-shot, {result.episodes} episodes:")
@@ -69,18 +69,27 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_benchmark_command(args: argparse.Namespace) -> int:
-    from fewshot_utils.fewshot.benchmark import run_benchmark
+    from fewshot_utils.fewshot.benchmark import LAKE, SETTINGS, alphabets_allow, run_benchmark
     from fewshot_utils.viz.tables import benchmark_table
 
     set_threads(args)
     pretrained = backbone_from_arguments(args)
-    features, labels = _evaluation_features(args, pretrained)
+    features, split = _evaluation_features(args, pretrained)
+    alphabets = split.alphabet_index()
+    settings = args.settings
+    if settings is None:
+        settings = list(SETTINGS)
+        if alphabets_allow(alphabets, split.labels, LAKE, args.queries):
+            settings.append(LAKE)
+        else:
+            print(f"note: no alphabet of {split.describe()} has 20 classes: {LAKE.name} left out")
     start = time.perf_counter()
     rows = run_benchmark(
         features,
-        labels,
+        split.labels,
         episodes=args.episodes,
-        settings=args.settings,
+        alphabets=alphabets,
+        settings=settings,
         methods=args.methods,
         queries=args.queries,
         seed=args.seed,
@@ -145,9 +154,10 @@ def add_subcommands(subparsers) -> None:
         "--settings",
         nargs="+",
         type=parse_setting,
-        default=[(5, 1), (5, 5), (20, 1), (20, 5)],
+        default=None,
         metavar="WAYSxSHOTS",
-        help="default: 5x1 5x5 20x1 20x5",
+        help="e.g. 5x1 20x5; 20x1a: 20-way 1-shot within one alphabet, Lake et al.'s task "
+        "(default: 5x1 5x5 20x1 20x5 20x1a)",
     )
     benchmark.add_argument(
         "--methods",

@@ -72,6 +72,11 @@ class FewShotSplit:
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
+    def alphabet_index(self) -> torch.Tensor:
+        """``int64 [C]``: each class's alphabet as a number, ``0 ..`` in order of first use."""
+        numbers: dict[str, int] = {}
+        return torch.tensor([numbers.setdefault(a, len(numbers)) for a in self.alphabets])
+
     def images_per_class(self) -> torch.Tensor:
         """``int64 [C]``: how many images each class has."""
         return torch.bincount(self.labels, minlength=self.num_classes)

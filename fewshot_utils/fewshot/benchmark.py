@@ -1,23 +1,52 @@
 """The benchmark: every method of the course in every setting, on the same episodes.
 
-:func:`run_benchmark` samples ``episodes`` seeded episodes per setting (N-way
-K-shot) once, evaluates every method on exactly those episodes, and adds each
-method's paired difference against the prototype classifier. The rows become the
-table of notebook 08 and the README (:func:`fewshot_utils.viz.tables.benchmark_table`):
-methods as rows, settings as columns, cells ``97.1 ± 0.3``.
+:func:`run_benchmark` samples ``episodes`` seeded episodes per setting once, evaluates
+every method on exactly those episodes, and adds each method's paired difference
+against the prototype classifier. The rows become the table of notebook 08 and the
+README (:func:`fewshot_utils.viz.tables.benchmark_table`): methods as rows, settings as
+columns, cells ``97.1 ± 0.3``.
 
-:data:`PUBLISHED` holds the published figures the course compares with.
+The settings (:class:`Setting`): the four standard ones (5/20-way, 1/5-shot, classes
+drawn from all the novel alphabets), and Lake et al.'s (2015) original one-shot task,
+:data:`LAKE`: 20-way 1-shot where all 20 characters of an episode come from *one*
+alphabet, harder because an alphabet's characters look alike. :data:`PUBLISHED` holds
+the published figures the course compares with.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from fewshot_utils.fewshot.episodes import sample_episodes
-from fewshot_utils.fewshot.evaluation import evaluate, paired_difference
+from fewshot_utils.fewshot.evaluation import evaluate, paired_difference, setting_name
 from fewshot_utils.fewshot.methods import METHODS, REFERENCE, resolve_method
 
-SETTINGS = ((5, 1), (5, 5), (20, 1), (20, 5))
+
+@dataclass(frozen=True)
+class Setting:
+    """N-way K-shot episodes; ``within_alphabet``: all N classes from one alphabet."""
+
+    ways: int
+    shots: int
+    within_alphabet: bool = False
+
+    @property
+    def name(self) -> str:
+        """E.g. ``"5-way 1-shot"``, ``"20-way 1-shot, one alphabet"``."""
+        return setting_name(self.ways, self.shots, self.within_alphabet)
+
+    @classmethod
+    def of(cls, setting) -> Setting:
+        """A :class:`Setting` from itself or a ``(ways, shots)`` pair."""
+        return setting if isinstance(setting, Setting) else cls(*setting)
+
+
+#: The four standard settings of the course (classes from all the novel alphabets).
+SETTINGS = (Setting(5, 1), Setting(5, 5), Setting(20, 1), Setting(20, 5))
+#: Lake et al.'s one-shot task: 20 characters of one alphabet, one drawing each.
+LAKE = Setting(20, 1, within_alphabet=True)
 ROW_KEYS = ("method", "ways", "shots", "episodes", "accuracy", "ci95", "seconds")
 
 
@@ -31,30 +60,44 @@ def run_benchmark(
     seed: int = 0,
     chunk_size: int | None = None,
     progress: bool = False,
+    alphabets: torch.Tensor | None = None,
 ) -> list[dict]:
-    """Evaluate ``methods`` in every ``(ways, shots)`` setting; one row per method and setting.
+    """Evaluate ``methods`` in every setting; one row per method and setting.
 
-    ``features [I, d]`` and ``labels [I]`` are the cached features and classes of
-    the evaluation split; ``methods``: names, CLI keys or method objects (default: every
-    method of :data:`~fewshot_utils.fewshot.methods.METHODS`, registered ones included).
-    Each row holds ``method, ways, shots, episodes, accuracy, ci95, seconds`` (accuracy
-    and interval in %) and ``paired_vs_prototype, paired_ci95``: the mean paired
-    difference to the prototype classifier on the same episodes and its 95% interval, in
-    points (``None`` when the prototype classifier is not among ``methods``; 0 for itself).
+    ``features [I, d]`` and ``labels [I]`` are the cached features and classes of the
+    evaluation split; ``settings``: :class:`Setting` s or ``(ways, shots)`` pairs; a
+    setting within one alphabet needs ``alphabets``, ``int64 [C]`` (each class's
+    alphabet: :meth:`~fewshot_utils.data.splits.FewShotSplit.alphabet_index`).
+    ``methods``: names, CLI keys or method objects (default: every method of
+    :data:`~fewshot_utils.fewshot.methods.METHODS`, registered ones included).
+
+    Each row holds ``method, setting, ways, shots, within_alphabet, episodes, accuracy,
+    ci95, seconds`` (accuracy and interval in %) and ``paired_vs_prototype,
+    paired_ci95``: the mean paired difference to the prototype classifier on the same
+    episodes and its 95% interval, in points (``None`` when the prototype classifier is
+    not among ``methods``; 0 for itself).
     """
     methods = tuple(METHODS) if methods is None else tuple(methods)
     rows = []
-    for ways, shots in settings:
-        sampled = sample_episodes(labels, ways, shots, queries, episodes, seed=seed)
+    for setting in map(Setting.of, settings):
+        if setting.within_alphabet and alphabets is None:
+            raise ValueError(
+                f"{setting.name} needs each class's alphabet: pass alphabets=split.alphabet_index()"
+            )
+        groups = alphabets if setting.within_alphabet else None
+        sampled = sample_episodes(
+            labels, setting.ways, setting.shots, queries, episodes, seed=seed, groups=groups
+        )
         results = []
         for method in methods:
             name, _ = resolve_method(method)
             if progress:
-                print(f"{ways}-way {shots}-shot: {name}", flush=True)
+                print(f"{setting.name}: {name}", flush=True)
             results.append(evaluate(features, sampled, method, chunk_size, seed, progress))
         baseline = next((result for result in results if result.method == REFERENCE), None)
         for result in results:
             row = {key: value for key, value in result.to_dict().items() if key in ROW_KEYS}
+            row["setting"], row["within_alphabet"] = setting.name, setting.within_alphabet
             row["paired_vs_prototype"] = row["paired_ci95"] = None
             if baseline is not None:
                 difference = paired_difference(result, baseline)
@@ -64,39 +107,85 @@ def run_benchmark(
     return rows
 
 
+def alphabets_allow(
+    split_alphabets: torch.Tensor, labels: torch.Tensor, setting: Setting, queries: int
+) -> bool:
+    """Whether some alphabet has ``setting.ways`` classes with ``shots + queries`` images."""
+    counts = torch.bincount(labels)
+    enough = torch.nonzero(counts >= setting.shots + queries).flatten()
+    if len(enough) == 0:
+        return False
+    return int(torch.bincount(split_alphabets[enough]).max()) >= setting.ways
+
+
 # ----------------------------------------------------------------------------
 # Published numbers
 # ----------------------------------------------------------------------------
 
 
-#: Published few-shot accuracies (%) the course compares with: one entry per method.
+#: Published few-shot accuracies (%) the course compares with: one entry per method, by
+#: setting name. Lake et al. (2015) report error rates on their within-alphabet task:
+#: people 4.5%, Bayesian Program Learning 3.3%, a Siamese convnet 8.0%, a convnet 13.5%.
 PUBLISHED = (
     {
         "source": "Snell et al. 2017",
         "method": "Prototypical Networks",
         "data": "Omniglot, Vinyals' split (rotations as extra classes)",
         "backbone": "Conv4",
-        "accuracy": {(5, 1): 98.8, (5, 5): 99.7, (20, 1): 96.0, (20, 5): 98.9},
+        "accuracy": {
+            "5-way 1-shot": 98.8,
+            "5-way 5-shot": 99.7,
+            "20-way 1-shot": 96.0,
+            "20-way 5-shot": 98.9,
+        },
     },
     {
         "source": "Dhillon et al. 2020",
         "method": "support-based init",
         "data": "miniImageNet",
         "backbone": "WRN-28-10",
-        "accuracy": {(5, 1): 56.2, (5, 5): 73.3},
+        "accuracy": {"5-way 1-shot": 56.2, "5-way 5-shot": 73.3},
     },
     {
         "source": "Dhillon et al. 2020",
         "method": "fine-tuning",
         "data": "miniImageNet",
         "backbone": "WRN-28-10",
-        "accuracy": {(5, 1): 57.7, (5, 5): 78.2},
+        "accuracy": {"5-way 1-shot": 57.7, "5-way 5-shot": 78.2},
     },
     {
         "source": "Dhillon et al. 2020",
         "method": "transductive fine-tuning",
         "data": "miniImageNet",
         "backbone": "WRN-28-10",
-        "accuracy": {(5, 1): 65.7, (5, 5): 78.4},
+        "accuracy": {"5-way 1-shot": 65.7, "5-way 5-shot": 78.4},
+    },
+    {
+        "source": "Lake et al. 2015",
+        "method": "people",
+        "data": "Omniglot, 20-way 1-shot within an alphabet",
+        "backbone": "—",
+        "accuracy": {LAKE.name: 100 - 4.5},
+    },
+    {
+        "source": "Lake et al. 2015",
+        "method": "Bayesian Program Learning",
+        "data": "Omniglot, 20-way 1-shot within an alphabet",
+        "backbone": "—",
+        "accuracy": {LAKE.name: 100 - 3.3},
+    },
+    {
+        "source": "Lake et al. 2015",
+        "method": "Siamese convnet (Koch et al.)",
+        "data": "Omniglot, 20-way 1-shot within an alphabet",
+        "backbone": "convnet",
+        "accuracy": {LAKE.name: 100 - 8.0},
+    },
+    {
+        "source": "Lake et al. 2015",
+        "method": "convnet",
+        "data": "Omniglot, 20-way 1-shot within an alphabet",
+        "backbone": "convnet",
+        "accuracy": {LAKE.name: 100 - 13.5},
     },
 )

@@ -74,6 +74,7 @@ def sample_episodes(
     queries: int = 15,
     episodes: int = 1000,
     seed: int = 0,
+    groups: torch.Tensor | None = None,
 ) -> Episodes:
     """Sample ``episodes`` seeded N-way K-shot episodes with ``queries`` queries per class.
 
@@ -81,6 +82,12 @@ def sample_episodes(
     draws ``ways`` distinct classes, then ``shots + queries`` distinct images of
     each class (support first, queries after). The same ``seed`` always gives
     the same episodes, whatever else has used the random generator.
+
+    ``groups`` (``int64 [C]``, one group per class, e.g. its alphabet:
+    :meth:`~fewshot_utils.data.splits.FewShotSplit.alphabet_index`): all the classes of
+    an episode come from one group, drawn uniformly for each episode among the groups
+    that have ``ways`` classes with enough images. With 20 ways and 1 shot this is Lake
+    et al.'s (2015) one-shot task: tell apart 20 characters of the same alphabet.
 
     Raises ``ValueError`` naming the numbers when the split cannot provide them:
     more ways than classes, or ``shots + queries`` more than a class's images.
@@ -116,8 +123,14 @@ def sample_episodes(
     order = torch.argsort(labels, stable=True)
     start = torch.cumsum(counts, 0) - counts
 
-    # Classes: a random permutation of the eligible classes per episode, first N.
+    # Classes: a random permutation of the eligible classes per episode, first N
+    # (with groups: the classes of the episode's group first, all others last).
+    allowed = None
+    if groups is not None:
+        allowed = _episode_groups(groups, eligible, ways, episodes, generator)  # [E, C']
     class_keys = torch.rand(episodes, len(eligible), generator=generator)
+    if allowed is not None:
+        class_keys = class_keys.masked_fill(~allowed, 2.0)
     chosen = eligible[class_keys.argsort(dim=1)[:, :ways]]  # [E, N]
 
     # Images: per chosen class, rank random keys among its images, keep the first K+Q.
@@ -132,3 +145,26 @@ def sample_episodes(
         query=index[..., shots:].contiguous(),
         classes=chosen,
     )
+
+
+def _episode_groups(
+    groups: torch.Tensor, eligible: torch.Tensor, ways: int, episodes: int, generator
+) -> torch.Tensor:
+    """``bool [E, C']``: which eligible classes each episode may use (those of its group)."""
+    groups = torch.as_tensor(groups, dtype=torch.long)
+    if groups.dim() != 1 or len(groups) <= int(eligible.max()):
+        raise ValueError(
+            f"groups must give one group per class ({int(eligible.max()) + 1} or more), "
+            f"got shape {tuple(groups.shape)}"
+        )
+    of_eligible = groups[eligible]
+    sizes = torch.bincount(of_eligible)
+    usable = torch.nonzero(sizes >= ways).flatten()
+    if len(usable) == 0:
+        raise ValueError(
+            f"{ways}-way episodes within one group need a group of {ways} classes with enough "
+            f"images, but the largest has {int(sizes.max())}: ask for at most "
+            f"{int(sizes.max())} ways"
+        )
+    picked = usable[torch.randint(len(usable), (episodes,), generator=generator)]  # [E]
+    return of_eligible.unsqueeze(0) == picked.unsqueeze(1)

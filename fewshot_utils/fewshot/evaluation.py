@@ -42,9 +42,9 @@ CHUNK_BUDGET_BYTES = 32 * 2**20
 VERDICTS = ("helps", "hurts", "unclear")
 
 
-def setting_name(ways: int, shots: int) -> str:
-    """``5, 1 -> "5-way 1-shot"``."""
-    return f"{ways}-way {shots}-shot"
+def setting_name(ways: int, shots: int, within_alphabet: bool = False) -> str:
+    """``5, 1 -> "5-way 1-shot"``; within one alphabet ``"20-way 1-shot, one alphabet"``."""
+    return f"{ways}-way {shots}-shot" + (", one alphabet" if within_alphabet else "")
 
 
 # ----------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from fewshot_utils.fewshot.evaluation import setting_name, verdict
 from fewshot_utils.fewshot.methods import REFERENCE, resolve_method
 from fewshot_utils.fewshot.prototypes import PrototypeMethod
 from fewshot_utils.viz.style import RIGHT, WRONG, method_colour, new_figure, show_image
+from fewshot_utils.viz.tables import setting_of
 
 #: The predicted class's bar when the query's true class is unknown.
 PREDICTED = "tab:blue"
@@ -129,27 +130,27 @@ def paired_differences_figure(rows: list[dict], title: str | None = None) -> Fig
     A dot and its 95% interval per method, a line at 0; green when the interval is
     above 0 (helps), red when below (hurts), grey when it contains 0 (unclear).
     """
-    settings = list(dict.fromkeys((row["ways"], row["shots"]) for row in rows))
+    settings = list(dict.fromkeys(setting_of(row) for row in rows))
     methods = [m for m in dict.fromkeys(row["method"] for row in rows) if m != REFERENCE]
     if not methods:
         raise ValueError("the rows hold only the prototype classifier: nothing to compare")
-    cells = {(row["method"], row["ways"], row["shots"]): row for row in rows}
+    cells = {(row["method"], setting_of(row)): row for row in rows}
     colours = {"helps": RIGHT, "hurts": WRONG, "unclear": "grey"}
     size = (2.3 * len(settings) + 2.2, 0.42 * len(methods) + 1.2)
     fig = new_figure(figsize=size, layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(settings), sharey=True))
     positions = np.arange(len(methods))[::-1]
-    for ax, (ways, shots) in zip(axes, settings, strict=True):
+    for ax, setting in zip(axes, settings, strict=True):
         ax.axvline(0, color="black", linewidth=0.8)
         for y, method in zip(positions, methods, strict=True):
-            row = cells.get((method, ways, shots))
+            row = cells.get((method, setting))
             if row is None or row["paired_vs_prototype"] is None:
                 continue
             mean, ci95 = row["paired_vs_prototype"], row["paired_ci95"]
             ci95 = 0.0 if math.isnan(ci95) else ci95
             colour = colours[verdict(mean, ci95)]
             ax.errorbar(mean, y, xerr=ci95, fmt="o", color=colour, capsize=3, markersize=4)
-        ax.set_title(setting_name(ways, shots), fontsize=9)
+        ax.set_title(setting.replace(", ", ",\n"), fontsize=9)
         ax.set_xlabel("points vs prototype", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(axis="x", alpha=0.3)

@@ -47,8 +47,18 @@ def mean_ci_text(value: float | None, ci95: float | None, digits: int, signed: b
     return text
 
 
-def _settings(rows: list[dict]) -> list[tuple[int, int]]:
-    return list(dict.fromkeys((row["ways"], row["shots"]) for row in rows))
+def setting_of(row: dict) -> str:
+    """A benchmark row's setting, e.g. ``"5-way 1-shot"`` (rows without a ``setting``:
+    named from their ways and shots)."""
+    return row.get("setting") or setting_name(row["ways"], row["shots"])
+
+
+def _settings(rows: list[dict]) -> list[str]:
+    return list(dict.fromkeys(setting_of(row) for row in rows))
+
+
+def _cells(rows: list[dict]) -> dict[tuple[str, str], dict]:
+    return {(row["method"], setting_of(row)): row for row in rows}
 
 
 def _methods(rows: list[dict]) -> list[str]:
@@ -65,15 +75,14 @@ def benchmark_table(rows: list[dict], paired: bool = False, digits: int | None =
     """
     if digits is None:
         digits = 2 if paired else 1
-    settings = _settings(rows)
-    cells = {(row["method"], row["ways"], row["shots"]): row for row in rows}
-    header = ["method"] + [setting_name(ways, shots) for ways, shots in settings] + ["seconds"]
+    settings, cells = _settings(rows), _cells(rows)
+    header = ["method", *settings, "seconds"]
     lines = []
     for method in _methods(rows):
         line = [method]
         seconds = 0.0
-        for ways, shots in settings:
-            row = cells.get((method, ways, shots))
+        for setting in settings:
+            row = cells.get((method, setting))
             if row is None:
                 line.append("")
                 continue
@@ -125,14 +134,13 @@ def verdict_table(rows: list[dict], judge=verdict) -> str:
     ``judge(mean, ci95)`` gives the verdict (default
     :func:`fewshot_utils.fewshot.evaluation.verdict`).
     """
-    settings = _settings(rows)
-    cells = {(row["method"], row["ways"], row["shots"]): row for row in rows}
-    header = ["method"] + [setting_name(ways, shots) for ways, shots in settings]
+    settings, cells = _settings(rows), _cells(rows)
+    header = ["method", *settings]
     lines = []
     for method in (m for m in _methods(rows) if m != REFERENCE):
         line = [method]
-        for ways, shots in settings:
-            row = cells.get((method, ways, shots))
+        for setting in settings:
+            row = cells.get((method, setting))
             if row is None or row["paired_vs_prototype"] is None:
                 line.append("")
                 continue
@@ -150,11 +158,12 @@ def published_table(
 ) -> str:
     """The published numbers (:data:`~fewshot_utils.fewshot.benchmark.PUBLISHED`), then
     ours: the methods ``ours`` of ``rows``, with CIs, computed on ``dataset``."""
-    settings = _settings(rows)
-    cells = {(row["method"], row["ways"], row["shots"]): row for row in rows}
-    header = ["source", "method", "data", "backbone"] + [setting_name(w, s) for w, s in settings]
+    settings, cells = _settings(rows), _cells(rows)
+    header = ["source", "method", "data", "backbone", *settings]
     lines = []
     for entry in PUBLISHED:
+        if not set(entry["accuracy"]) & set(settings):
+            continue
         numbers = [
             f"{entry['accuracy'][setting]:.1f}" if setting in entry["accuracy"] else "—"
             for setting in settings
@@ -162,8 +171,8 @@ def published_table(
         lines.append([entry["source"], entry["method"], entry["data"], entry["backbone"], *numbers])
     for method in ours:
         numbers = []
-        for ways, shots in settings:
-            row = cells.get((method, ways, shots))
+        for setting in settings:
+            row = cells.get((method, setting))
             numbers.append("—" if row is None else mean_ci_text(row["accuracy"], row["ci95"], 1))
         lines.append(["**this course**", method, dataset, backbone, *numbers])
     return markdown_table(header, lines, text_columns=4)
