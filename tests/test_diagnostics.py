@@ -17,8 +17,9 @@ from fewshot_utils.fewshot.evaluation import (
     evaluate_methods,
     sweep,
 )
-from fewshot_utils.fewshot.fine_tuning import FineTuning, FineTuningHistory
+from fewshot_utils.fewshot.fine_tuning import FineTuning
 from fewshot_utils.fewshot.inspection import predicted_class_shares, record_fine_tuning
+from fewshot_utils.fewshot.softmax_classifier import FineTuningHistory
 from fewshot_utils.viz.calibration import reliability_diagram
 from fewshot_utils.viz.fine_tuning import (
     accuracy_zoom,

@@ -8,12 +8,12 @@ import torch
 from fewshot_utils.fewshot.entropy import entropy, entropy_from_logits
 from fewshot_utils.fewshot.fine_tuning import (
     FineTuning,
-    classifier_logits,
     fine_tune,
     fine_tune_one_episode,
     random_init,
 )
 from fewshot_utils.fewshot.prototypes import prototype_logits, prototypes
+from fewshot_utils.fewshot.softmax_classifier import classifier_logits
 
 
 def episodes(E=4, N=5, K=2, Q=6, d=16, seed=0):

@@ -6,13 +6,13 @@ import pytest
 import torch
 
 from fewshot_utils.fewshot.cosine_similarity import cosine_similarity
-from fewshot_utils.fewshot.fine_tuning import classifier_logits
 from fewshot_utils.fewshot.prototypes import (
     PrototypeClassifier,
     prototype_logits,
     prototype_probabilities,
     prototypes,
 )
+from fewshot_utils.fewshot.softmax_classifier import classifier_logits
 
 
 def test_prototypes_by_hand():

@@ -31,7 +31,7 @@ from fewshot_utils.exercises.checking import (
 from fewshot_utils.exercises.checking import matches as _matches
 from fewshot_utils.exercises.checking import shape as _shape
 from fewshot_utils.fewshot.cosine_similarity import l2_normalize
-from fewshot_utils.fewshot.fine_tuning import classifier_logits
+from fewshot_utils.fewshot.softmax_classifier import classifier_logits
 
 TOLERANCE = 1e-4
 

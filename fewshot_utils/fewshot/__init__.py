@@ -5,7 +5,8 @@ In the course's order:
 * :mod:`~fewshot_utils.fewshot.episodes`: N-way K-shot episodes as index tensors;
 * :mod:`~fewshot_utils.fewshot.cosine_similarity`: ``cos = a·b / (|a||b|)``;
 * :mod:`~fewshot_utils.fewshot.prototypes`: ``M`` from the support set, ``p = softmax(M q̂)``;
-* :mod:`~fewshot_utils.fewshot.fine_tuning`: fine-tuning ``W, b`` with the three tricks;
+* :mod:`~fewshot_utils.fewshot.softmax_classifier`, :mod:`~fewshot_utils.fewshot.fine_tuning`,
+  :mod:`~fewshot_utils.fewshot.gradients`: fine-tuning ``W, b`` with the three tricks;
 * :mod:`~fewshot_utils.fewshot.classifier` and :mod:`~fewshot_utils.fewshot.methods`: what
   a method is, and the named methods of the benchmark table;
 * :mod:`~fewshot_utils.fewshot.evaluation`: mean accuracy with 95% confidence intervals,
@@ -41,14 +42,7 @@ from fewshot_utils.fewshot.evaluation import (
     sweep,
     verdict,
 )
-from fewshot_utils.fewshot.fine_tuning import (
-    FineTunedClassifier,
-    FineTuning,
-    FineTuningHistory,
-    classifier_logits,
-    fine_tune,
-    random_init,
-)
+from fewshot_utils.fewshot.fine_tuning import FineTuning, fine_tune, random_init
 from fewshot_utils.fewshot.inspection import (
     accuracy_sweep,
     correlation,
@@ -70,6 +64,11 @@ from fewshot_utils.fewshot.prototypes import (
     prototype_logits,
     prototype_probabilities,
     prototypes,
+)
+from fewshot_utils.fewshot.softmax_classifier import (
+    FineTunedClassifier,
+    FineTuningHistory,
+    classifier_logits,
 )
 
 __all__ = [

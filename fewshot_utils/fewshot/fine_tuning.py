@@ -35,9 +35,9 @@ episode follows exactly the steps it would follow alone (see
 over episodes, where one episode's small matrices leave the processor mostly
 waiting on Python (``benchmarks/speed.py`` measures it).
 
-Training and evaluation compute a classifier's logits with the same function
-(:func:`softmax_logits` of :func:`effective_weight`); only the layout of the product
-differs (class-major during training, the faster layout for the many small steps).
+The classifier and its logits are in :mod:`fewshot_utils.fewshot.softmax_classifier`
+(training and evaluation compute them with the same function); the gradients of the
+loss are written out in :mod:`fewshot_utils.fewshot.gradients`.
 """
 
 from __future__ import annotations
@@ -50,11 +50,17 @@ import torch.nn.functional as F
 
 from fewshot_utils.fewshot.classifier import FewShotMethod
 from fewshot_utils.fewshot.cosine_similarity import l2_normalize
-from fewshot_utils.fewshot.entropy import entropy_from_logits
+from fewshot_utils.fewshot.gradients import loss_and_logit_gradient, weight_gradient_to_W
 from fewshot_utils.fewshot.prototypes import prototypes
+from fewshot_utils.fewshot.softmax_classifier import (
+    CLASSIFIERS,
+    FineTunedClassifier,
+    FineTuningHistory,
+    effective_weight,
+    softmax_logits,
+)
 
 INITS = ("random", "prototypes")
-CLASSIFIERS = ("linear", "cosine")
 
 #: λ for the "+ entropy" methods, chosen on held-out background alphabets by
 #: ``benchmarks/choose_fine_tuning.py`` (its record: ``benchmarks/choose_fine_tuning.txt``).
@@ -137,6 +143,18 @@ class FineTuning(FewShotMethod):
         support images), ``labels int64 [E, R]`` -> ``[E]``, the mean cross-entropy."""
         return F.cross_entropy(logits, labels, reduction="none").mean(dim=1)
 
+    def support_loss_and_gradient(
+        self, logits: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(support loss [E], its gradient ∂Σ_e L_e / ∂logits [E, N, R])`` by autograd: how
+        a subclass's own :meth:`support_loss` is trained (the cross-entropy's gradient is
+        written out, :func:`~fewshot_utils.fewshot.gradients.loss_and_logit_gradient`)."""
+        with torch.enable_grad():
+            logits = logits.detach().requires_grad_(True)
+            loss = self.support_loss(logits, labels)
+            (gradient,) = torch.autograd.grad(loss.sum(), logits)
+        return loss.detach(), gradient
+
     def describe(self) -> str:
         """One line in the course's words, e.g. ``W = M, cosine (s = 10), λ = 0.1, 100 steps``."""
         parts = ["W = M" if self.init == "prototypes" else "random init"]
@@ -157,101 +175,6 @@ class FineTuning(FewShotMethod):
 # ----------------------------------------------------------------------------
 # The classifier
 # ----------------------------------------------------------------------------
-
-
-def effective_weight(
-    W: torch.Tensor, classifier: str = "linear", scale: float | torch.Tensor = 10.0
-) -> torch.Tensor:
-    """The classifier's weights as they multiply ``q̂``: trick 3 lives here.
-
-    * ``"linear"``: ``W`` itself (``scale`` is ignored);
-    * ``"cosine"``: ``s · ŵ_n`` for every row, so the logit is ``s · cos(w_n, q)``;
-      ``scale`` is a number or one ``s`` per episode, ``[E]``.
-
-    ``W [E, N, d]`` (or ``[N, d]``) -> the same shape.
-    """
-    if classifier == "cosine":
-        if isinstance(scale, torch.Tensor) and scale.dim() > 0:  # one s per episode
-            scale = scale.view(-1, *([1] * (W.dim() - 1)))
-        return scale * l2_normalize(W)
-    if classifier != "linear":
-        raise ValueError(f"classifier must be one of {', '.join(CLASSIFIERS)}, got {classifier!r}")
-    return W
-
-
-def softmax_logits(
-    weight: torch.Tensor, b: torch.Tensor, unit_features: torch.Tensor, class_major: bool = False
-) -> torch.Tensor:
-    """``z_n = weight_n · q̂ + b_n`` for normalised features ``q̂``: the logits of the
-    softmax classifier, used both while fine-tuning and to classify.
-
-    ``weight [E, N, d]`` (from :func:`effective_weight`), ``b [E, N]`` and
-    ``unit_features [E, Q, d] -> [E, Q, N]`` (or unbatched ``[N, d], [N], [Q, d] -> [Q, N]``).
-    ``class_major=True``: the features come transposed, ``[E, d, R]``, and the logits go out
-    ``[E, N, R]``, one ``baddbmm``: the faster layout for fine-tuning's many small steps.
-    """
-    if class_major:
-        return torch.baddbmm(b.unsqueeze(2), weight, unit_features)
-    return unit_features @ weight.transpose(-1, -2) + b.unsqueeze(-2)
-
-
-def classifier_logits(
-    W: torch.Tensor,
-    b: torch.Tensor,
-    queries: torch.Tensor,
-    classifier: str = "linear",
-    scale: float | torch.Tensor = 10.0,
-) -> torch.Tensor:
-    """The logits of a (fine-tuned) classifier for raw query features: ``z_n = w_n·q̂ + b_n``
-    (``"linear"``) or ``s · cos(w_n, q) + b_n`` (``"cosine"``, see :func:`effective_weight`).
-
-    ``W [E, N, d], b [E, N], queries [E, Q, d] -> [E, Q, N]`` (or unbatched
-    ``[N, d], [N], [Q, d] -> [Q, N]``); queries are normalised first (``q̂``).
-    """
-    weight = effective_weight(W, classifier, scale)
-    return softmax_logits(weight, b, l2_normalize(queries))
-
-
-@dataclass
-class FineTuningHistory:
-    """What happened during fine-tuning, per step and per episode, for plots.
-
-    Each field is ``[steps + 1, E]``: row ``t`` is the classifier after ``t`` Adam
-    steps (row 0 is the initial classifier). Average over dimension 1 for the
-    mean over episodes.
-
-    * ``support_loss``: the support cross-entropy ``L_CE`` (nats);
-    * ``query_entropy``: the mean prediction entropy over the queries (nats);
-    * ``query_accuracy``: % of queries right (``None`` without query labels);
-    * ``predictions``: ``int64 [E, Q]``, each query's class after the last step (kept by
-      :func:`fewshot_utils.fewshot.inspection.record_fine_tuning`, else ``None``).
-    """
-
-    support_loss: torch.Tensor
-    query_entropy: torch.Tensor
-    query_accuracy: torch.Tensor | None = None
-    predictions: torch.Tensor | None = None
-
-
-@dataclass
-class FineTunedClassifier:
-    """The result of :func:`fine_tune`: ``softmax`` of :func:`classifier_logits` with these."""
-
-    weight: torch.Tensor
-    bias: torch.Tensor
-    classifier: str
-    scale: float | torch.Tensor
-    history: FineTuningHistory | None = None
-
-    def logits(self, queries: torch.Tensor) -> torch.Tensor:
-        """``[E, Q, d] -> [E, Q, N]`` (or unbatched ``[Q, d] -> [Q, N]``)."""
-        return classifier_logits(self.weight, self.bias, queries, self.classifier, self.scale)
-
-    def probabilities(self, queries: torch.Tensor) -> torch.Tensor:
-        return self.logits(queries).softmax(dim=-1)
-
-    def predict(self, queries: torch.Tensor) -> torch.Tensor:
-        return self.logits(queries).argmax(dim=-1)
 
 
 # ----------------------------------------------------------------------------
@@ -334,16 +257,19 @@ def fine_tune(
             "the entropy term and the history need the episode's query features: pass queries"
         )
 
-    # Normalised features, stored transposed: [E, d, R] makes the logits
-    # W @ features "class-major", [E, N, R], the faster matmul layout on CPUs.
+    # Normalised features, stored transposed: [E, d, R] makes the logits W @ features
+    # "class-major", [E, N, R], the faster matmul layout; the queries follow the support
+    # images in the same tensor when they take part, so one product gives all logits.
     support_t = l2_normalize(support.detach()).reshape(num_episodes, ways * shots, dim)
-    support_t = support_t.transpose(1, 2).contiguous()
+    features_t = support_t.transpose(1, 2)
+    uses_queries = method.entropy_weight > 0 or record
+    if uses_queries:
+        query_t = l2_normalize(queries.detach()).transpose(1, 2)
+        features_t = torch.cat([features_t, query_t], dim=2)
+    features_t = features_t.contiguous()  # [E, d, NK (+ Q)]
     device, dtype = support.device, support.dtype
     support_labels = torch.arange(ways, device=device).repeat_interleave(shots)
     support_labels = support_labels.expand(num_episodes, -1)
-    query_t = None
-    if method.entropy_weight > 0 or record:
-        query_t = l2_normalize(queries.detach()).transpose(1, 2).contiguous()
     if query_labels is not None:
         query_labels = query_labels.to(device)
 
@@ -353,55 +279,55 @@ def fine_tune(
     else:
         W, b = random_init(num_episodes, ways, dim, seed, episode_index)
         W, b = W.to(device, dtype), b.to(device, dtype)
-    W.requires_grad_(True)
-    b.requires_grad_(True)
     parameters = [W, b]
     log_scale = None
     if method.learn_scale:
-        log_scale = torch.full(
-            (num_episodes,), math.log(method.scale), device=device, dtype=dtype, requires_grad=True
-        )
+        log_scale = torch.full((num_episodes,), math.log(method.scale), device=device, dtype=dtype)
         parameters.append(log_scale)
-
     history = {"support_loss": [], "query_entropy": [], "query_accuracy": []}
+    support_count = ways * shots
 
-    def loss_and_record() -> torch.Tensor:
-        """``L = Σ_e [L_CE(e) + λ · mean_i H(p(· | q_{e,i}))]``, recording if asked."""
+    custom_loss = None
+    if type(method).support_loss is not FineTuning.support_loss:
+        custom_loss = lambda logits: method.support_loss_and_gradient(logits, support_labels)  # noqa: E731
+    features = features_t.transpose(1, 2).contiguous()  # [E, NK (+ Q), d], for the gradient
+
+    def loss_gradients(keep: bool) -> list[torch.Tensor]:
+        """The gradients of ``L = Σ_e [L_CE(e) + λ · mean_i H(p(· | q_{e,i}))]`` for W, b
+        (and log s), written out (:mod:`fewshot_utils.fewshot.gradients`); recording if asked."""
         scale = method.scale if log_scale is None else log_scale.exp()
         weight = effective_weight(W, method.classifier, scale)
-        # Logits class-major: [E, N, NK] for the support set, [E, N, Q] for the queries.
-        support_logits = softmax_logits(weight, b, support_t, class_major=True)
-        support_loss = method.support_loss(support_logits, support_labels)  # [E]: each L_CE
-        total = support_loss.sum()
-        query_logits = None
-        if method.entropy_weight > 0 or record:
-            query_logits = softmax_logits(weight, b, query_t, class_major=True)
-        if method.entropy_weight > 0:
-            query_entropy = entropy_from_logits(query_logits, dim=1).mean(dim=1)  # [E]
-            total = total + method.entropy_weight * query_entropy.sum()
-        if record:
-            with torch.no_grad():
-                history["support_loss"].append(support_loss.detach())
-                history["query_entropy"].append(
-                    entropy_from_logits(query_logits, dim=1).mean(dim=1)
-                )
-                if query_labels is not None:
-                    right = query_logits.argmax(dim=1) == query_labels
-                    history["query_accuracy"].append(100.0 * right.float().mean(dim=1))
-        return total
+        logits = softmax_logits(weight, b, features_t, class_major=True)  # [E, N, NK (+ Q)]
+        if keep and query_labels is not None:
+            right = logits[..., support_count:].argmax(dim=1) == query_labels
+            history["query_accuracy"].append(100.0 * right.float().mean(dim=1))
+        support_loss, query_entropy, logit_gradient = loss_and_logit_gradient(
+            logits, support_labels, method.entropy_weight, custom_loss
+        )
+        if keep:
+            history["support_loss"].append(support_loss)
+            history["query_entropy"].append(query_entropy)
+        seen = features[:, : logit_gradient.shape[2]]  # the images the loss looks at
+        weight_gradient = torch.bmm(logit_gradient, seen)  # [E, N, d]
+        gradients = [
+            weight_gradient_to_W(W, weight, weight_gradient, method.classifier, scale),
+            logit_gradient.sum(dim=2),
+        ]
+        if log_scale is not None:  # weight = s ŵ, so ∂L/∂log s = Σ_n,d weight ⊙ ∂L/∂weight
+            gradients.append((weight * weight_gradient).sum(dim=(1, 2)))
+        return gradients
 
-    if method.steps > 0:
-        # Adam keeps a separate m and v for every number, so stacked episodes never
-        # influence each other.
-        optimiser = torch.optim.Adam(parameters, lr=method.lr)
-        with torch.enable_grad():  # also inside a caller's torch.no_grad()
+    with torch.no_grad():
+        if method.steps > 0:
+            # Adam keeps a separate m and v for every number, so stacked episodes never
+            # influence each other.
+            optimiser = torch.optim.Adam(parameters, lr=method.lr, fused=_fused(device))
             for _ in range(method.steps):
-                optimiser.zero_grad(set_to_none=True)
-                loss_and_record().backward()
+                for parameter, gradient in zip(parameters, loss_gradients(record), strict=True):
+                    parameter.grad = gradient
                 optimiser.step()
-    if record:
-        with torch.no_grad():
-            loss_and_record()
+        if record:
+            loss_gradients(keep=True)
 
     W, b = W.detach(), b.detach()
     final_scale = method.scale if log_scale is None else log_scale.detach().exp()
@@ -425,6 +351,11 @@ def fine_tune(
                 None if recorded.query_accuracy is None else recorded.query_accuracy[:, 0],
             )
     return FineTunedClassifier(W, b, method.classifier, final_scale, recorded)
+
+
+def _fused(device: torch.device) -> bool | None:
+    """Adam's fused kernel (one pass over all parameters) where torch has one."""
+    return True if device.type in ("cpu", "cuda") else None
 
 
 def fine_tune_one_episode(

@@ -27,8 +27,9 @@ from tqdm.auto import tqdm
 from fewshot_utils.fewshot.cosine_similarity import l2_normalize
 from fewshot_utils.fewshot.episodes import Episodes, sample_episodes
 from fewshot_utils.fewshot.evaluation import episode_chunks, episode_features, evaluate
-from fewshot_utils.fewshot.fine_tuning import FineTuning, FineTuningHistory, fine_tune
+from fewshot_utils.fewshot.fine_tuning import FineTuning, fine_tune
 from fewshot_utils.fewshot.prototypes import prototype_probabilities, prototypes
+from fewshot_utils.fewshot.softmax_classifier import FineTuningHistory
 
 # ----------------------------------------------------------------------------
 # Feature lengths and similarities

@@ -21,9 +21,9 @@ import torch
 from matplotlib.figure import Figure
 
 from fewshot_utils.fewshot.evaluation import mean_and_ci
-from fewshot_utils.fewshot.fine_tuning import FineTuningHistory
 from fewshot_utils.fewshot.inspection import predicted_class_shares
 from fewshot_utils.fewshot.methods import resolve_method
+from fewshot_utils.fewshot.softmax_classifier import FineTuningHistory
 from fewshot_utils.viz.style import METHOD_COLOURS, PROTOTYPE_COLOUR, method_colour, new_figure
 
 
