@@ -48,3 +48,25 @@ def test_module_entry_point_runs():
     assert result.returncode == 0
     for command in ("data", "pretrain", "evaluate", "benchmark", "predict"):
         assert command in result.stdout
+
+
+def test_predict_says_what_its_numbers_mean(capsys):
+    """The lecture's s = 1 gives near-uniform probabilities: a note names --scale; a
+    transductive method's answers depend on the other queries: a note says so."""
+    from fewshot_utils.paths import EXAMPLE_IMAGES
+
+    queries = [str(path) for path in sorted((EXAMPLE_IMAGES / "queries").glob("*.jpg"))]
+    support = str(EXAMPLE_IMAGES / "support")
+    assert main(["predict", "--support", support, "--query", *queries]) == 0
+    out = capsys.readouterr().out
+    assert "note: the probabilities are close to 1/4" in out and "--scale 10" in out
+    assert "transductive" not in out
+    assert main(["predict", "--support", support, "--query", *queries, "--scale", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "close to 1/4" not in out  # sharper: no note
+    assert (
+        main(["predict", "--support", support, "--query", *queries, "--method", "finetune-all"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert f"looked at all {len(queries)} queries together" in out

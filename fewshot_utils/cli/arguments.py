@@ -79,7 +79,7 @@ def add_method_arguments(parser: argparse.ArgumentParser, default: str = "protot
         help=f"the few-shot method (default: {default})",
     )
     tricks = parser.add_argument_group(
-        "trick switches", "change the fine-tuning method's settings (not for prototype)"
+        "trick switches", "change the fine-tuning method's settings (for prototype: --scale only)"
     )
     tricks.add_argument(
         "--init", choices=["random", "prototypes"], default=None, help="start from W = M or random"
@@ -95,7 +95,11 @@ def add_method_arguments(parser: argparse.ArgumentParser, default: str = "protot
         "--classifier", choices=["linear", "cosine"], default=None, help="the classifier's head"
     )
     tricks.add_argument(
-        "--scale", type=float, default=None, help="s, the cosine classifier's scale"
+        "--scale",
+        type=float,
+        default=None,
+        help="s, the cosine classifier's scale; with --method prototype, the s of "
+        "softmax(s · M q̂), which sharpens the probabilities without changing the answers",
     )
     tricks.add_argument(
         "--learn-scale", action="store_true", default=None, help="learn s (cosine head only)"
@@ -108,11 +112,14 @@ def method_from_arguments(args: argparse.Namespace):
     """The ``--method`` with any trick switches applied: a few-shot method object."""
     from fewshot_utils.fewshot.fine_tuning import FineTuning
     from fewshot_utils.fewshot.methods import METHOD_KEYS, resolve_method
+    from fewshot_utils.fewshot.prototypes import PrototypeMethod
 
     _, method = resolve_method(args.method)
     changes = {key: getattr(args, key) for key in TRICK_SWITCHES if getattr(args, key) is not None}
     if not changes:
         return method
+    if isinstance(method, PrototypeMethod) and set(changes) == {"scale"}:
+        return PrototypeMethod(changes["scale"])
     if not isinstance(method, FineTuning):
         flags = ", ".join("--" + key.replace("_", "-") for key in changes)
         fine_tuning = ", ".join(key for key in METHOD_KEYS if key != "prototype")

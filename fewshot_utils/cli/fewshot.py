@@ -123,8 +123,37 @@ def run_predict(args: argparse.Namespace) -> int:
         ranked = sorted(result["probabilities"].items(), key=lambda item: -item[1])
         probabilities = ", ".join(f"{name} {p:.2f}" for name, p in ranked)
         print(f"{result['query']}: {result['predicted']}  ({probabilities})")
+    for note in predict_notes(method, results):
+        print(f"note: {note}")
     write_json(args.json, results)
     return 0
+
+
+def predict_notes(method, results: list[dict]) -> list[str]:
+    """What a learner should know to read ``predict``'s numbers: probabilities that look like
+    guessing because of the scale, and answers that depend on the other queries."""
+    from fewshot_utils.fewshot.methods import resolve_method
+    from fewshot_utils.fewshot.prototypes import PrototypeMethod
+
+    name, method = resolve_method(method)
+    notes = []
+    classes = len(results[0]["probabilities"])
+    top = max(max(result["probabilities"].values()) for result in results)
+    if isinstance(method, PrototypeMethod) and top - 1 / classes < 0.25:
+        notes.append(
+            f"the probabilities are close to 1/{classes} because the prototype classifier's "
+            f"scale is s = {method.scale:g} (the lecture's): its logits are cosines, in [-1, 1]. "
+            "The ranking is what counts; --scale 10 makes the probabilities sharper without "
+            "changing which class wins"
+        )
+    if method.transductive:
+        notes.append(
+            f"{name} is transductive: its entropy term looked at all {len(results)} queries "
+            "together, so a query's answer can change with the other queries given; "
+            "classify one query at a time, or use --method finetune-cosine, for answers "
+            "that depend on that query alone"
+        )
+    return notes
 
 
 def add_subcommands(subparsers) -> None:
@@ -174,7 +203,16 @@ def add_subcommands(subparsers) -> None:
     predict.add_argument(
         "--support", type=Path, required=True, help="folder with one sub-folder of images per class"
     )
-    predict.add_argument("--query", type=Path, nargs="+", required=True, metavar="FILE")
-    predict.add_argument("--seed", type=int, default=0)
+    predict.add_argument(
+        "--query",
+        type=Path,
+        nargs="+",
+        required=True,
+        metavar="FILE",
+        help="the image file(s) to classify among the support folder's classes",
+    )
+    predict.add_argument(
+        "--seed", type=int, default=0, help="seeds a random start (--init random only)"
+    )
     add_method_arguments(predict)
     predict.set_defaults(run=run_predict)

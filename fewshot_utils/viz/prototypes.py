@@ -33,11 +33,12 @@ def episode_explorer_figure(state: dict, images: torch.Tensor) -> Figure:
     ways, shots = state["ways"], state["shots"]
     size, pad = images.shape[-1], 2
     row_inches = 0.42
+    support_inches = max(1.7, row_inches * shots + 0.5)  # room for its title at 1 shot
     fig = new_figure(
-        figsize=(1.9 + row_inches * shots + 3.4, max(2.6, row_inches * ways + 1.0)),
+        figsize=(1.9 + support_inches + 3.4, max(2.6, row_inches * ways + 1.0)),
         layout="constrained",
     )
-    grid = fig.add_gridspec(1, 3, width_ratios=[1.9, row_inches * shots + 0.5, 3.4])
+    grid = fig.add_gridspec(1, 3, width_ratios=[1.9, support_inches, 3.4])
 
     ax = fig.add_subplot(grid[0])
     color = RIGHT if state["correct"] else WRONG

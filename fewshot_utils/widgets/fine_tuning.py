@@ -143,8 +143,8 @@ def fine_tuning_explorer(
         episodes = state["episodes"]
     else:
         base = explorer_config()
-    style = {"description_width": "110px"}
-    layout = widgets.Layout(width="420px")
+    style = {"description_width": "130px"}  # "entropy weight λ" in full
+    layout = widgets.Layout(width="440px")
 
     def selection(description, options, value, formatter):
         return widgets.SelectionSlider(

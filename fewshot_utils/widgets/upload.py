@@ -160,10 +160,11 @@ def upload_widget(pretrained, methods=DEMO_METHODS):
     support: dict[str, list[tuple[str, bytes]]] = {}
     class_name = widgets.Text(placeholder="class name, e.g. cat", description="class")
     class_upload = widgets.FileUpload(accept="image/*", multiple=True, description="images")
-    add = widgets.Button(description="add to support set", icon="plus")
+    wide = widgets.Layout(width="auto")  # the whole label, not "add to support..."
+    add = widgets.Button(description="add to support set", icon="plus", layout=wide)
     query_upload = widgets.FileUpload(accept="image/*", multiple=True, description="query")
     classify = widgets.Button(description="classify", button_style="primary")
-    start_over = widgets.Button(description="start over")
+    start_over = widgets.Button(description="start over", layout=wide)
     status = widgets.Label(support_summary(support))
     output = widgets.Output()
 
