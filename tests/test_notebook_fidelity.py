@@ -459,12 +459,29 @@ def in_package(module: str) -> bool:
     return module == PACKAGE or module.startswith(PACKAGE + ".")
 
 
+def bound_in_init(package: Path) -> set[str]:
+    """The names a package's ``__init__.py`` binds with ``from ... import name`` (such a
+    name is what ``from package import name`` gives, even when a submodule has it too)."""
+    init = package / "__init__.py"
+    if not init.is_file():
+        return set()
+    names = set()
+    for node in ast.walk(ast.parse(init.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            names |= {alias.asname or alias.name for alias in node.names}
+    return names
+
+
 def is_submodule(module: str, package_dir: Path = PACKAGE_DIR) -> bool:
-    """Whether ``fewshot_utils.x.y`` is a module or a package in ``package_dir``."""
+    """Whether ``fewshot_utils.x.y`` is a module or a package in ``package_dir``, and
+    ``from fewshot_utils.x import y`` gives that module, not a name ``x/__init__.py`` binds
+    (``fewshot_utils.fewshot`` binds the function ``cosine_similarity`` of its module
+    ``cosine_similarity``)."""
     relative = Path(*module.split(".")[1:])
-    return (package_dir / relative.with_suffix(".py")).is_file() or (
+    exists = (package_dir / relative.with_suffix(".py")).is_file() or (
         package_dir / relative / "__init__.py"
     ).is_file()
+    return exists and relative.name not in bound_in_init(package_dir / relative.parent)
 
 
 def describe(node) -> str:
