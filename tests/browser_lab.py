@@ -191,6 +191,30 @@ OPEN_NOTEBOOK = """async (path) => {
     await panel.sessionContext.ready;
     app.shell.activateById(panel.id);
     window.__testPanel = panel;
+    // Every error and stderr the kernel sends, also those of widget callbacks (a comm
+    // message's error has no cell to show it in).
+    window.__testKernelErrors = [];
+    // Restarts, lost connections: told when a run does not finish.
+    const events = window.__testKernelEvents = [];
+    const t0 = Date.now(), when = () => ((Date.now() - t0) / 1000).toFixed(1) + ' s';
+    panel.sessionContext.statusChanged.connect((_, status) => {
+        if (status !== 'busy' && status !== 'idle') events.push(`${when()}: kernel ${status}`);
+    });
+    panel.sessionContext.connectionStatusChanged.connect((_, status) => {
+        events.push(`${when()}: connection ${status}`);
+    });
+    panel.sessionContext.kernelChanged.connect(() => events.push(`${when()}: new kernel`));
+    panel.sessionContext.iopubMessage.connect((_, message) => {
+        const type = message.header.msg_type, content = message.content;
+        const from = `kernel (${message.parent_header?.msg_type})`;
+        if (type === 'error') {
+            window.__testKernelErrors.push(`${from}: ${content.ename}: ${content.evalue}\\n` +
+                                           (content.traceback || []).join('\\n'));
+        } else if (type === 'stream' && content.name === 'stderr' &&
+                   /Traceback|Error/.test(content.text)) {
+            window.__testKernelErrors.push(`${from} stderr: ${content.text.slice(0, 3000)}`);
+        }
+    });
     return panel.id;
 }"""
 
@@ -231,13 +255,22 @@ NOTEBOOK_STATE = """() => {
         }
     });
     if (window.__testRunError) errors.push(`Run All failed: ${window.__testRunError}`);
-    return {status: kernel ? kernel.status : 'no kernel', pending, code, errors};
+    // Those of widget callbacks (cells' own errors are in their outputs, above).
+    for (const error of window.__testKernelErrors || []) {
+        if (!error.startsWith('kernel (execute_request)')) errors.push(error);
+    }
+    return {status: kernel ? kernel.status : 'no kernel', pending, code, errors,
+            connection: kernel ? kernel.connectionStatus : null, kernel: kernel ? kernel.id : null,
+            events: window.__testKernelEvents || [],
+            running: cells.findIndex(c => c.model.type === 'code' &&
+                                          c.model.executionState === 'running')};
 }"""
 
 CLOSE_NOTEBOOK = """async () => {
     const panel = window.__testPanel;
     window.__testPanel = null;
     window.__testRunError = null;
+    window.__testKernelErrors = [];
     if (!panel) return;
     try { await panel.sessionContext.shutdown(); } catch (e) {}
     panel.context.model.dirty = false;
@@ -319,15 +352,11 @@ class LabPage:
             else:
                 idle_since = None
             if now > deadline:
-                raise TimeoutError(f"not finished after {timeout:.0f} s: {state}")
+                raise TimeoutError(
+                    f"not finished after {timeout:.0f} s: {state}\n"
+                    f"JupyterLab's log ends:\n{self.server.tail()}"
+                )
             self.page.wait_for_timeout(250)
-
-    def wait_idle(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while self.state()["status"] != "idle":
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"kernel not idle after {timeout:.0f} s")
-            self.page.wait_for_timeout(100)
 
     def assert_no_error_in_page(self) -> None:
         stderr = self.page.locator(
@@ -372,21 +401,41 @@ class LabPage:
 
 
 def snapshot(area) -> str:
-    """What an output area shows: its pictures' sources and its text."""
+    """What the widgets' output (``Output``, ``interactive_output``) in an output area shows:
+    its pictures' sources and its text. Not the controls: a slider's readout changes in
+    the page before the kernel has redrawn anything."""
     return area.evaluate(
-        """(node) => [...node.querySelectorAll('img')].map(i => i.src).join('|') +
-                     '\\n' + node.innerText"""
+        """(node) => {
+            const outputs = [...node.querySelectorAll('.widget-output')];
+            return (outputs.length ? outputs : [node]).map(output =>
+                [...output.querySelectorAll('img')].map(i => i.src).join('|') +
+                '\\n' + output.innerText).join('\\n--\\n');
+        }"""
     )
 
 
-def wait_changed(page, area, before: str, timeout: float = 60, what: str = "") -> float:
-    """Seconds until ``snapshot(area)`` differs from ``before`` and the kernel is idle."""
+def wait_changed(
+    page, area, before: str, timeout: float = 60, what: str = "", shows: str | None = None
+) -> float:
+    """Seconds until ``snapshot(area)`` differs from ``before`` (and holds ``shows``, a
+    CSS selector, where given), then stays so for half a second with the kernel idle.
+
+    The kernel's idle status alone proves little: ipykernel also reports busy/idle for
+    control and comm messages while a cell or a callback still runs."""
     start = time.monotonic()
     deadline = start + timeout
+    changed_at, last = None, None
     while True:
         now = snapshot(area)
-        if now != before and page.state()["status"] == "idle" and "Loading" not in now:
-            return time.monotonic() - start
+        ready = now != before and "Loading" not in now
+        if ready and shows is not None:
+            ready = area.locator(f".widget-output {shows}").count() > 0
+        if ready and now == last and page.state()["status"] == "idle":
+            if time.monotonic() - changed_at >= 0.5:
+                return changed_at - start
+        elif ready and now != last:
+            changed_at = time.monotonic()
+        last = now if ready else None
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what}: the output did not change in {timeout:.0f} s")
         page.page.wait_for_timeout(100)
