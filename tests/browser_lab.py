@@ -392,6 +392,13 @@ class LabPage:
         """The last widget's output area (or the page) as a PNG, for a person to look at."""
         target, self.last_area = self.last_area, None
         try:
+            if target is None:  # a run that did not finish: show its running cell
+                self.evaluate(
+                    """() => { const cells = window.__testPanel?.content.widgets || [];
+                        const cell = cells.find(c => c.model.executionState === 'running');
+                        if (cell) cell.node.scrollIntoView(); }""",
+                    timeout=10,
+                )
             (target or self.page).screenshot(path=str(path), timeout=10_000)
         except Exception as error:  # a screenshot is a help, never the failure
             print(f"no screenshot {path.name}: {error}")
