@@ -31,6 +31,7 @@ def run_benchmark(
     seed: int = 0,
     chunk_size: int | None = None,
     progress: bool = False,
+    device: str | torch.device | None = None,
 ) -> list[dict]:
     """Evaluate ``methods`` in every ``(ways, shots)`` setting; one row per method and setting.
 
@@ -41,8 +42,13 @@ def run_benchmark(
     and interval in %) and ``paired_vs_prototype, paired_ci95``: the mean paired
     difference to the prototype classifier on the same episodes and its 95% interval, in
     points (``None`` when the prototype classifier is not among ``methods``; 0 for itself).
+    ``device``: where the episodes are fine-tuned (default: the features' device; they are
+    moved there once). The episodes are sampled on the CPU, so they are the same on every
+    device.
     """
     methods = tuple(METHODS) if methods is None else tuple(methods)
+    if device is not None:
+        features = features.to(device)
     rows = []
     for ways, shots in settings:
         sampled = sample_episodes(labels, ways, shots, queries, episodes, seed=seed)

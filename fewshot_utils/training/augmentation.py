@@ -48,22 +48,23 @@ def warp(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     return warped + background
 
 
-def random_affine(
-    x: torch.Tensor,
+def random_theta(
+    batch: int,
+    height: int,
+    width: int,
     generator: torch.Generator,
     rotation: float = 10.0,
     scale: float = 0.1,
     shift: float = 2.0,
     shear: float = 0.1,
 ) -> torch.Tensor:
-    """A different random affine warp of every image: ``float [B, 1, H, W] -> [B, 1, H, W]``.
+    """``theta [batch, 2, 3]`` of ``batch`` random affine warps of ``height x width`` images.
 
     Rotation angle ``U(-rotation, rotation)`` degrees, zoom ``U(1-scale, 1+scale)``, shear
     ``U(-shear, shear)``, shift ``U(-shift, shift)`` pixels in x and y, drawn in that order
     from ``generator`` on the CPU (the same warps whatever device the images are on), then
-    :func:`affine_theta` and :func:`warp`.
+    :func:`affine_theta`. ``theta`` stays on the CPU; :func:`warp` moves it to the images.
     """
-    batch, _, height, width = x.shape
 
     def uniform(limit: float) -> torch.Tensor:
         return (torch.rand(batch, generator=generator) * 2 - 1) * limit
@@ -73,4 +74,19 @@ def random_affine(
     skew = uniform(shear)
     shift_x = uniform(2 * shift / width)
     shift_y = uniform(2 * shift / height)
-    return warp(x, affine_theta(angle, zoom, skew, shift_x, shift_y))
+    return affine_theta(angle, zoom, skew, shift_x, shift_y)
+
+
+def random_affine(
+    x: torch.Tensor,
+    generator: torch.Generator,
+    rotation: float = 10.0,
+    scale: float = 0.1,
+    shift: float = 2.0,
+    shear: float = 0.1,
+) -> torch.Tensor:
+    """A different random affine warp of every image: ``float [B, 1, H, W] -> [B, 1, H, W]``,
+    on the images' device: :func:`random_theta`, then :func:`warp`."""
+    batch, _, height, width = x.shape
+    theta = random_theta(batch, height, width, generator, rotation, scale, shift, shear)
+    return warp(x, theta)

@@ -51,8 +51,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from fewshot_utils.data.splits import FewShotSplit
+from fewshot_utils.devices import as_device, module_device
 from fewshot_utils.models.conv4 import Conv4, Preprocessing, fit_preprocessing
-from fewshot_utils.training.augmentation import random_affine
+from fewshot_utils.training.augmentation import random_theta, warp
 from fewshot_utils.training.loop import TrainingRecipe, train, train_validation_split
 
 # ----------------------------------------------------------------------------
@@ -247,15 +248,17 @@ def pair_accuracy(
     """% of pairs whose "same" logit has the right sign (``z > 0`` iff same class).
 
     ``batch_size`` pairs (twice as many images) per forward pass; 128 keeps Conv4's
-    activations around 0.1 GB."""
+    activations around 0.1 GB. Each batch is moved to the model's device."""
     was_training = model.training
     model.eval()
+    device = module_device(model)
     correct = 0
     for start in range(0, len(pairs), batch_size):
         batch = pairs[start : start + batch_size]
-        a = preprocessing.to_input(images[batch.first])
-        b = preprocessing.to_input(images[batch.second])
-        correct += ((model(a, b) > 0).to(torch.float32) == batch.same).sum().item()
+        a = preprocessing.to_input(images[batch.first].to(device))
+        b = preprocessing.to_input(images[batch.second].to(device))
+        same = batch.same.to(device)
+        correct += ((model(a, b) > 0).to(torch.float32) == same).sum().item()
     model.train(was_training)
     return 100.0 * correct / max(len(pairs), 1)
 
@@ -264,7 +267,8 @@ class SiameseTask:
     """Siamese pretraining as a :class:`~fewshot_utils.training.loop.TrainingTask`: each
     epoch samples fresh pairs of the training drawings (``positive_fraction`` "same"),
     shuffled, in batches of ``batch_size`` pairs; both images of a pair are warped; binary
-    cross-entropy on "same"; accuracy is % of pairs whose logit has the right sign."""
+    cross-entropy on "same"; accuracy is % of pairs whose logit has the right sign. The
+    images stay on the CPU; each batch is moved to ``device``, the model's."""
 
     description = "Siamese pretraining"
 
@@ -275,8 +279,10 @@ class SiameseTask:
         train_index: torch.Tensor,
         validation_index: torch.Tensor,
         preprocessing: Preprocessing,
+        device: str | torch.device = "cpu",
     ) -> None:
         self.config = config
+        self.device = torch.device(device)
         self.images, self.labels = split.images[train_index], split.labels[train_index]
         self.validation_images = split.images[validation_index]
         self.validation_pairs = (
@@ -298,21 +304,41 @@ class SiameseTask:
         for step in range(self.steps_per_epoch):
             yield pairs[step * size : (step + 1) * size]
 
-    def _prepare(self, index: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def _warps(self, count: int, generator: torch.Generator) -> torch.Tensor | None:
         config = self.config
-        x = self.preprocessing.to_input(self.images[index])
-        if config.augment:
-            x = random_affine(
-                x, generator, config.rotation, config.scale, config.shift, config.shear
-            )
+        if not config.augment:
+            return None
+        height, width = self.images.shape[-2:]
+        return random_theta(
+            count,
+            height,
+            width,
+            generator,
+            config.rotation,
+            config.scale,
+            config.shift,
+            config.shear,
+        )
+
+    def _prepare(self, index: torch.Tensor, theta: torch.Tensor | None) -> torch.Tensor:
+        x = self.preprocessing.to_input(self.images[index].to(self.device))
+        if theta is not None:
+            x = warp(x, theta)
         return x.contiguous(memory_format=torch.channels_last)
 
-    def loss(self, model, batch: Pairs, generator: torch.Generator):
-        first = self._prepare(batch.first, generator)
-        second = self._prepare(batch.second, generator)
+    def loss(self, model, batch: Pairs, generator: torch.Generator, part: slice = slice(None)):
+        # Both images' warps are drawn for the whole batch, so every process draws the same.
+        theta_first, theta_second = (
+            self._warps(len(batch), generator),
+            self._warps(len(batch), generator),
+        )
+        batch = batch[part]
+        first = self._prepare(batch.first, None if theta_first is None else theta_first[part])
+        second = self._prepare(batch.second, None if theta_second is None else theta_second[part])
+        same = batch.same.to(self.device)
         logits = model(first, second)
-        loss = F.binary_cross_entropy_with_logits(logits, batch.same)
-        right = int(((logits > 0).to(torch.float32) == batch.same).sum().item())
+        loss = F.binary_cross_entropy_with_logits(logits, same)
+        right = int(((logits > 0).to(torch.float32) == same).sum().item())
         return loss, right, len(batch)
 
     def validation_accuracy(self, model) -> float:
@@ -328,6 +354,7 @@ def pretrain_siamese(
     config: SiameseConfig | None = None,
     progress: bool = True,
     after_epoch: Callable[[SiameseModel, dict], dict | None] | None = None,
+    device: str | torch.device | None = None,
 ) -> SiameseResult:
     """Siamese pretraining of Conv4 on pairs of the classes of ``split``.
 
@@ -337,17 +364,20 @@ def pretrain_siamese(
     (optional) may return a dict merged into the row. History rows, as in
     :func:`~fewshot_utils.training.supervised.pretrain`: ``epoch, loss, train_accuracy,
     validation_accuracy, lr, seconds``, where the accuracies are *pair* accuracies
-    (%, same/different right; 50% is chance).
+    (%, same/different right; 50% is chance). ``device``: as in
+    :func:`~fewshot_utils.training.supervised.pretrain`.
     """
     config = config or SiameseConfig()
+    device = as_device(device)
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     train_index, validation_index = train_validation_split(
         split.labels, config.validation_per_class, config.seed
     )
     preprocessing = fit_preprocessing(split.images[train_index])
-    task = SiameseTask(split, config, train_index, validation_index, preprocessing)
-    model = SiameseModel(config.channels, config.head).to(memory_format=torch.channels_last)
+    task = SiameseTask(split, config, train_index, validation_index, preprocessing, device)
+    model = SiameseModel(config.channels, config.head)
+    model = model.to(device, memory_format=torch.channels_last)
     history = train(model, task, config, generator, progress, after_epoch, loss_digits=3)
     return SiameseResult(model=model, preprocessing=preprocessing, history=history, config=config)
 

@@ -23,9 +23,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from fewshot_utils.data.splits import FewShotSplit
+from fewshot_utils.devices import as_device, module_device
 from fewshot_utils.models.checkpoints import save_checkpoint
 from fewshot_utils.models.conv4 import Conv4, Preprocessing, fit_preprocessing
-from fewshot_utils.training.augmentation import random_affine
+from fewshot_utils.training.augmentation import random_theta, warp
 from fewshot_utils.training.loop import TrainingRecipe, train, train_validation_split
 
 
@@ -88,14 +89,17 @@ def accuracy(
     preprocessing: Preprocessing,
     batch_size: int = 128,
 ) -> float:
-    """Classification accuracy (%) of the pretraining model on ``uint8 [I, H, W]`` images."""
+    """Classification accuracy (%) of the pretraining model on ``uint8 [I, H, W]`` images
+    (anywhere: each batch is moved to the model's device)."""
     was_training = model.training
     model.eval()
+    device = module_device(model)
     correct = 0
     for start in range(0, len(images), batch_size):
-        x = preprocessing.to_input(images[start : start + batch_size])
+        x = preprocessing.to_input(images[start : start + batch_size].to(device))
         x = x.contiguous(memory_format=torch.channels_last)
-        correct += (model(x).argmax(1) == labels[start : start + batch_size]).sum().item()
+        right = model(x).argmax(1) == labels[start : start + batch_size].to(device)
+        correct += right.sum().item()
     model.train(was_training)
     return 100.0 * correct / max(len(images), 1)
 
@@ -103,7 +107,8 @@ def accuracy(
 class SupervisedTask:
     """Supervised pretraining as a :class:`~fewshot_utils.training.loop.TrainingTask`:
     batches of ``batch_size`` training images in a fresh random order each epoch, each
-    warped, and cross-entropy over the ``C`` base classes."""
+    warped, and cross-entropy over the ``C`` base classes. The images stay on the CPU;
+    each batch is moved to ``device``, the model's."""
 
     description = "pretraining"
 
@@ -114,12 +119,14 @@ class SupervisedTask:
         train_index: torch.Tensor,
         validation_index: torch.Tensor,
         preprocessing: Preprocessing,
+        device: str | torch.device = "cpu",
     ) -> None:
         self.config = config
         self.images, self.labels = split.images[train_index], split.labels[train_index]
         self.validation_images = split.images[validation_index]
         self.validation_labels = split.labels[validation_index]
         self.preprocessing = preprocessing
+        self.device = torch.device(device)
         self.steps_per_epoch = math.ceil(len(train_index) / config.batch_size)
 
     def epoch_batches(self, generator: torch.Generator):
@@ -128,15 +135,29 @@ class SupervisedTask:
         for step in range(self.steps_per_epoch):
             yield order[step * size : (step + 1) * size]
 
-    def loss(self, model, batch: torch.Tensor, generator: torch.Generator):
+    def loss(
+        self, model, batch: torch.Tensor, generator: torch.Generator, part: slice = slice(None)
+    ):
         config = self.config
-        x = self.preprocessing.to_input(self.images[batch])
-        if config.augment:
-            x = random_affine(
-                x, generator, config.rotation, config.scale, config.shift, config.shear
+        theta = None
+        if config.augment:  # drawn for the whole batch, so every process draws the same
+            height, width = self.images.shape[-2:]
+            theta = random_theta(
+                len(batch),
+                height,
+                width,
+                generator,
+                config.rotation,
+                config.scale,
+                config.shift,
+                config.shear,
             )
+        batch = batch[part]
+        x = self.preprocessing.to_input(self.images[batch].to(self.device))
+        if theta is not None:
+            x = warp(x, theta[part])
         x = x.contiguous(memory_format=torch.channels_last)
-        y = self.labels[batch]
+        y = self.labels[batch].to(self.device)
         logits = model(x)
         loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
         return loss, int((logits.argmax(1) == y).sum().item()), len(batch)
@@ -152,14 +173,19 @@ def pretrain(
     config: PretrainingConfig | None = None,
     progress: bool = True,
     after_epoch: Callable[[PretrainingModel, dict], dict | None] | None = None,
+    device: str | torch.device | None = None,
 ) -> PretrainingResult:
     """Supervised pretraining of Conv4 + linear head on the classes of ``split``.
 
     ``after_epoch(model, row)`` (optional) is called after each epoch with the
     history row; a dict it returns is merged into the row (e.g. a few-shot probe).
-    History rows: see :func:`fewshot_utils.training.loop.train`.
+    History rows: see :func:`fewshot_utils.training.loop.train`. ``device``: where to
+    train (default :func:`fewshot_utils.devices.default_device`); the weights start from
+    the seed on the CPU and are moved there, and the model stays there. Under ``torchrun``
+    each process trains on its part of every batch (:mod:`fewshot_utils.training.distributed`).
     """
     config = config or PretrainingConfig()
+    device = as_device(device)
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     train_index, validation_index = train_validation_split(
@@ -167,8 +193,8 @@ def pretrain(
     )
     preprocessing = fit_preprocessing(split.images[train_index])
     model = PretrainingModel(split.num_classes, config.channels)
-    model = model.to(memory_format=torch.channels_last)
-    task = SupervisedTask(split, config, train_index, validation_index, preprocessing)
+    model = model.to(device, memory_format=torch.channels_last)
+    task = SupervisedTask(split, config, train_index, validation_index, preprocessing, device)
     history = train(model, task, config, generator, progress, after_epoch)
     return PretrainingResult(
         model=model,
