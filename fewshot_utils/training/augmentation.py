@@ -41,7 +41,10 @@ def affine_theta(
 
 def warp(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     """Warp images ``float [B, 1, H, W]`` by ``theta [B, 2, 3]``; uncovered pixels get each
-    image's background (its darkest value)."""
+    image's background (its darkest value). An empty batch (``B = 0``: one process's part
+    of a short last batch) comes back as it is."""
+    if x.shape[0] == 0:
+        return x
     grid = F.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)
     background = x.amin(dim=(1, 2, 3), keepdim=True)
     warped = F.grid_sample(x - background, grid, padding_mode="zeros", align_corners=False)

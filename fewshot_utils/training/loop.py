@@ -16,6 +16,13 @@ batches of an epoch, the loss and the count of right answers of a batch, and the
 validation accuracy (:mod:`fewshot_utils.training.supervised`,
 :mod:`fewshot_utils.training.siamese`).
 
+The same loop runs in one process or, under ``torchrun``, in several: each process then
+computes its part of every batch and ``DistributedDataParallel`` averages the gradients
+(:mod:`fewshot_utils.training.distributed` gives the rules; the result is the
+single-process one up to the order in which floating-point sums are added). The model
+trains on the device its weights are on; every random number comes from the CPU
+``generator``, so a seed gives the same batches and warps on every device.
+
 History rows: ``epoch, loss, train_accuracy, validation_accuracy, lr, seconds`` (accuracies
 in %, ``train_accuracy`` on the augmented batches as they were seen) plus whatever
 ``after_epoch`` returns.
@@ -32,7 +39,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from fewshot_utils.devices import module_device
 from fewshot_utils.runtime import release_freed_memory
+from fewshot_utils.training import distributed
 
 
 @dataclass
@@ -87,9 +96,13 @@ class TrainingTask(Protocol):
     * ``description``: the progress bar's label;
     * ``steps_per_epoch``: how many batches an epoch has;
     * ``epoch_batches(generator)``: the batches of one epoch, in order, drawing any random
-      numbers from ``generator`` (so a seed fixes the whole run);
-    * ``loss(model, batch, generator)``: ``(loss, right, count)`` for one batch: the mean
-      loss to minimise (a 0-d tensor), how many of its ``count`` examples the model got right;
+      numbers from ``generator`` (so a seed fixes the whole run); a batch has a length and
+      can be sliced (an index tensor, :class:`~fewshot_utils.training.siamese.Pairs`);
+    * ``loss(model, batch, generator, part)``: ``(loss, right, count)`` for the examples
+      ``batch[part]``: their mean loss to minimise (a 0-d tensor on the model's device), how
+      many of those ``count`` examples the model got right. It draws the random numbers of
+      the *whole* batch from ``generator`` whatever ``part`` is, so that every process
+      draws the same (``part`` is ``slice(None)`` in one process);
     * ``validation_accuracy(model)``: % right on the held-out drawings (``nan`` if none).
     """
 
@@ -99,7 +112,7 @@ class TrainingTask(Protocol):
     def epoch_batches(self, generator: torch.Generator) -> Iterable[Any]: ...
 
     def loss(
-        self, model: nn.Module, batch: Any, generator: torch.Generator
+        self, model: nn.Module, batch: Any, generator: torch.Generator, part: slice
     ) -> tuple[torch.Tensor, int, int]: ...
 
     def validation_accuracy(self, model: nn.Module) -> float: ...
@@ -117,11 +130,22 @@ def train(
     """Train ``model`` on ``task`` for ``recipe.epochs`` epochs; return the history rows.
 
     AdamW (``recipe.lr``, ``recipe.weight_decay``) with a one-cycle schedule stepped after
-    every batch (``pct_start`` 0.15: 15% warm-up, then cosine decay). ``generator`` draws
-    every random number of the run (batch order, augmentation). ``after_epoch(model, row)``
-    (optional) is called after each epoch; a dict it returns is merged into the row.
-    ``loss_digits``: decimals of the loss on the progress bar.
+    every batch (``pct_start`` 0.15: 15% warm-up, then cosine decay). ``generator`` (on the
+    CPU) draws every random number of the run (batch order, augmentation); the model
+    trains where its weights are. ``after_epoch(model, row)`` (optional) is called after
+    each epoch; a dict it returns is merged into the row. ``loss_digits``: decimals of the
+    loss on the progress bar.
+
+    In a process group of ``W`` processes (``torchrun``), process ``r`` computes the part
+    :func:`~fewshot_utils.training.distributed.shard` of every batch, its loss weighted by
+    ``W · n_r / B`` so that ``DistributedDataParallel``'s average of the gradients is the
+    gradient of the whole batch's mean loss; BatchNorm uses the statistics of the whole
+    batch. Validation and ``after_epoch`` run on rank 0, whose history every process
+    returns; the progress bar is rank 0's.
     """
+    place = distributed.processes()
+    device = module_device(model)
+    trained = distributed.wrap(model, device) if place.world > 1 else model
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay
     )
@@ -133,37 +157,50 @@ def train(
     )
     history: list[dict] = []
     bar = tqdm(
-        total=recipe.epochs * task.steps_per_epoch, desc=task.description, disable=not progress
+        total=recipe.epochs * task.steps_per_epoch,
+        desc=task.description,
+        disable=not (progress and place.main),
     )
     for epoch in range(1, recipe.epochs + 1):
         start = time.perf_counter()
         model.train()
         total_loss, right, seen = 0.0, 0, 0
         for batch in task.epoch_batches(generator):
-            loss, batch_right, count = task.loss(model, batch, generator)
+            part = distributed.shard(len(batch), place) if place.world > 1 else slice(None)
+            loss, batch_right, count = task.loss(trained, batch, generator, part)
             optimiser.zero_grad(set_to_none=True)
-            loss.backward()
+            if place.world > 1:
+                # DDP averages over the W processes: W · n_r / B makes that the batch's mean.
+                (loss * (place.world * count / len(batch))).backward()
+            else:
+                loss.backward()
             optimiser.step()
             schedule.step()
-            total_loss += loss.item() * count
+            if count:  # a process's part of a short last batch can be empty
+                total_loss += loss.item() * count
             right += batch_right
             seen += count
             bar.update()
+        total_loss, right, seen = distributed.sum_over_processes([total_loss, right, seen], device)
         row = {
             "epoch": epoch,
             "loss": total_loss / seen,
             "train_accuracy": 100.0 * right / seen,
-            "validation_accuracy": task.validation_accuracy(model),
-            "lr": optimiser.param_groups[0]["lr"],
         }
-        row["seconds"] = time.perf_counter() - start
-        if after_epoch is not None:
-            row.update(after_epoch(model, row) or {})
+        if place.main:
+            row["validation_accuracy"] = task.validation_accuracy(model)
+            row["lr"] = optimiser.param_groups[0]["lr"]
+            row["seconds"] = time.perf_counter() - start
+            if after_epoch is not None:
+                row.update(after_epoch(model, row) or {})
+        row = distributed.from_main(row, device)
         history.append(row)
         bar.set_postfix(
             loss=f"{row['loss']:.{loss_digits}f}", val=f"{row['validation_accuracy']:.1f}%"
         )
     bar.close()
+    if place.world > 1:
+        distributed.plain_batchnorm(model)
     model.eval()
     release_freed_memory()  # the batches' activations, kept for reuse until now
     return history
