@@ -186,6 +186,12 @@ def pretrain(
     """
     config = config or PretrainingConfig()
     device = as_device(device)
+    if config.validation_per_class > 0:
+        split.require_images_per_class(
+            config.validation_per_class + 1,
+            f"holding out {config.validation_per_class} validation images per class "
+            "(validation_per_class, --validation-per-class) and training on at least one",
+        )
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     train_index, validation_index = train_validation_split(
