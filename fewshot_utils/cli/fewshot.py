@@ -27,13 +27,19 @@ from fewshot_utils.cli.arguments import (
     set_threads,
     write_json,
 )
+from fewshot_utils.cli.device_options import add_device_argument, device_from_arguments
 
 
-def _evaluation_features(args: argparse.Namespace, pretrained):
-    """Load the dataset and embed its evaluation split once: ``(features [I, d], labels [I])``."""
+def _evaluation_features(args: argparse.Namespace, pretrained, shots: int):
+    """Load the dataset and embed its evaluation split once: ``(features [I, d], labels [I])``,
+    the features on the backbone's device. Every class must have ``shots + --queries``
+    images (an error names those that do not)."""
     from fewshot_utils.models.conv4 import embed
 
     dataset = dataset_from_arguments(args, image_size=pretrained.preprocessing.image_size)
+    dataset.evaluation.require_images_per_class(
+        shots + args.queries, f"{shots}-shot episodes with {args.queries} queries per class"
+    )
     trained_on = pretrained.meta.get("dataset")
     if trained_on and trained_on != dataset.name:
         print(
@@ -56,8 +62,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     set_threads(args)
     method = method_from_arguments(args)  # errors before the slow part
-    pretrained = backbone_from_arguments(args)
-    features, labels = _evaluation_features(args, pretrained)
+    device = device_from_arguments(args)
+    pretrained = backbone_from_arguments(args).to(device)
+    features, labels = _evaluation_features(args, pretrained, args.shots)
     episodes = sample_episodes(
         labels, args.ways, args.shots, args.queries, args.episodes, args.seed
     )
@@ -73,8 +80,10 @@ def run_benchmark_command(args: argparse.Namespace) -> int:
     from fewshot_utils.viz.tables import benchmark_table
 
     set_threads(args)
-    pretrained = backbone_from_arguments(args)
-    features, labels = _evaluation_features(args, pretrained)
+    device = device_from_arguments(args)
+    pretrained = backbone_from_arguments(args).to(device)
+    shots = max(shots for _, shots in args.settings)
+    features, labels = _evaluation_features(args, pretrained, shots)
     start = time.perf_counter()
     rows = run_benchmark(
         features,
@@ -108,7 +117,8 @@ def run_predict(args: argparse.Namespace) -> int:
 
     set_threads(args)
     method = method_from_arguments(args)
-    pretrained = backbone_from_arguments(args)
+    device = device_from_arguments(args)
+    pretrained = backbone_from_arguments(args).to(device)
     results = predict(pretrained, args.support, args.query, method=method, seed=args.seed)
     for result in results:
         ranked = sorted(result["probabilities"].items(), key=lambda item: -item[1])
@@ -126,6 +136,7 @@ def add_subcommands(subparsers) -> None:
         "evaluate", help="accuracy ± 95%% CI of one method over N-way K-shot episodes"
     )
     add_common_arguments(evaluate)
+    add_device_argument(evaluate)
     evaluate.add_argument("--ways", type=int, default=5)
     evaluate.add_argument("--shots", type=int, default=1)
     evaluate.add_argument("--queries", type=int, default=15, help="queries per class")
@@ -138,6 +149,7 @@ def add_subcommands(subparsers) -> None:
         "benchmark", help="every method in every setting on the same episodes"
     )
     add_common_arguments(benchmark)
+    add_device_argument(benchmark)
     benchmark.add_argument("--episodes", type=int, default=1000)
     benchmark.add_argument("--queries", type=int, default=15, help="queries per class")
     benchmark.add_argument("--seed", type=int, default=0)
@@ -161,6 +173,7 @@ def add_subcommands(subparsers) -> None:
 
     predict = subparsers.add_parser("predict", help="classify your own images")
     add_common_arguments(predict, data=False)
+    add_device_argument(predict)
     predict.add_argument(
         "--support", type=Path, required=True, help="folder with one sub-folder of images per class"
     )

@@ -96,10 +96,17 @@ def start(device: torch.device) -> tuple[torch.device, Processes]:
     return device, processes()
 
 
-def finish() -> None:
-    """Leave the process group (at the end of a command), if there is one."""
+def backend() -> str:
+    """The process group's backend (``"gloo"``, ``"nccl"``), or ``"none"`` without one."""
+    return dist.get_backend() if dist.is_available() and dist.is_initialized() else "none"
+
+
+def finish(wait: bool = True) -> None:
+    """Leave the process group (at the end of a command), if there is one; ``wait`` for
+    the others first (not after an error, so that theirs ends too instead of hanging)."""
     if dist.is_available() and dist.is_initialized():
-        dist.barrier()
+        if wait:
+            dist.barrier()
         dist.destroy_process_group()
 
 
