@@ -26,6 +26,16 @@ process, split across them:
 * **Output.** Only rank 0 shows progress, measures validation accuracy, runs
   ``after_epoch`` and writes the checkpoint; the losses and accuracies of the history are
   summed over all processes.
+
+**How close to one process.** The maths is the same; the floating-point sums are added
+in another order, so the weights agree to rounding, not to the bit. On the CPU there is
+a second difference: one process uses ``BatchNorm2d``, whose CPU backward on
+channels-last tensors (as pretraining stores them) loses precision on channels whose mean
+is large against their spread, while :class:`GlobalBatchNorm2d` sums centred values in
+float64. A single process given :class:`GlobalBatchNorm2d` agrees with several to about
+1e-5; the ordinary single-process run less closely (``tests/test_distributed.py`` gives
+the figures). On GPUs, ``nn.SyncBatchNorm`` and ``BatchNorm2d`` use cuDNN/CUDA kernels
+of their own.
 """
 
 from __future__ import annotations
@@ -136,7 +146,8 @@ class _GlobalBatchNorm(torch.autograd.Function):
     """``y = (x - μ) / √(σ² + ε) · γ + β`` with ``μ, σ²`` over every process's images.
 
     With ``n`` values per channel in all processes: ``μ = Σx / n``, ``σ² = Σ(x - μ)² / n``
-    (two all-reduces of ``C`` sums). Backward, with ``x̂ = (x - μ) / √(σ² + ε)``:
+    (two all-reduces of ``C`` sums, in float64; none in a single process). Backward, with
+    ``x̂ = (x - μ) / √(σ² + ε)``:
     ``∂L/∂x = γ / √(σ² + ε) · (g - Σg / n - x̂ · Σ(g x̂) / n)``, the sums again over all
     processes; ``∂L/∂γ = Σ g x̂`` and ``∂L/∂β = Σ g`` over this process's images only, since
     ``DistributedDataParallel`` then averages them (as it does for ``nn.SyncBatchNorm``).
@@ -147,12 +158,12 @@ class _GlobalBatchNorm(torch.autograd.Function):
         dims, shape = (0, 2, 3), (1, -1, 1, 1)
         count = x.new_tensor([x.numel() // x.shape[1]], dtype=torch.float64)
         sums = torch.cat([x.sum(dims, dtype=torch.float64), count])
-        dist.all_reduce(sums)
+        _all_reduce(sums)
         n = float(sums[-1])
         mean = (sums[:-1] / n).to(x.dtype)
         centred = x - mean.view(shape)
         squares = (centred * centred).sum(dims, dtype=torch.float64)
-        dist.all_reduce(squares)
+        _all_reduce(squares)
         variance = (squares / n).to(x.dtype)
         invstd = torch.rsqrt(variance + eps)
         normalised = centred * invstd.view(shape)
@@ -169,7 +180,7 @@ class _GlobalBatchNorm(torch.autograd.Function):
         grad_bias = grad.sum(dims)
         grad_weight = (grad * normalised).sum(dims)
         sums = torch.cat([grad_bias, grad_weight])
-        dist.all_reduce(sums)
+        _all_reduce(sums)
         total_grad, total_grad_normalised = (sums / ctx.n).view(2, -1)
         grad_x = (weight * invstd).view(shape) * (
             grad - total_grad.view(shape) - normalised * total_grad_normalised.view(shape)
@@ -180,14 +191,15 @@ class _GlobalBatchNorm(torch.autograd.Function):
 class GlobalBatchNorm2d(nn.BatchNorm2d):
     """``BatchNorm2d`` whose training statistics are those of the global batch over all
     processes of the group (see :class:`_GlobalBatchNorm`): ``nn.SyncBatchNorm``'s job, on
-    any device. Outside a process group of several, or in eval mode, it is ``BatchNorm2d``.
+    any device. In eval mode it is ``BatchNorm2d``; in one process it computes what
+    ``BatchNorm2d`` computes, with the arithmetic above (centred sums in float64).
 
     Running statistics: ``r ← (1 - m) r + m μ`` and ``v ← (1 - m) v + m σ² n / (n - 1)``,
     momentum ``m`` (as ``BatchNorm2d``); identical on every process.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (self.training and processes().world > 1):
+        if not self.training:
             return super().forward(x)
         y, mean, unbiased = _GlobalBatchNorm.apply(x, self.weight, self.bias, self.eps)
         if self.track_running_stats:
@@ -199,6 +211,12 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
                 self.running_mean.mul_(1 - momentum).add_(mean, alpha=momentum)
                 self.running_var.mul_(1 - momentum).add_(unbiased, alpha=momentum)
         return y
+
+
+def _all_reduce(tensor: torch.Tensor) -> None:
+    """Sum ``tensor`` over the processes, in place (nothing to do in one process)."""
+    if processes().world > 1:
+        dist.all_reduce(tensor)
 
 
 def _swap_batchnorm(module: nn.Module, make) -> nn.Module:

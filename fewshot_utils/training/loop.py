@@ -18,8 +18,8 @@ validation accuracy (:mod:`fewshot_utils.training.supervised`,
 
 The same loop runs in one process or, under ``torchrun``, in several: each process then
 computes its part of every batch and ``DistributedDataParallel`` averages the gradients
-(:mod:`fewshot_utils.training.distributed` gives the rules; the result is the
-single-process one up to the order in which floating-point sums are added). The model
+(:mod:`fewshot_utils.training.distributed` gives the rules, and how close the result
+is to one process's). The model
 trains on the device its weights are on; every random number comes from the CPU
 ``generator``, so a seed gives the same batches and warps on every device.
 
