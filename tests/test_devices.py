@@ -235,3 +235,17 @@ def test_split_features_follow_the_backbone(tmp_path):
     features = split_features(backbone, split, cache=False, device=META)
     assert features.device == META and features.shape == (12, 8)
     assert backbone.device == META
+
+
+def test_a_notebook_setup_chooses_the_device_quietly_on_a_cpu(capsys, monkeypatch):
+    from fewshot_utils.notebook import find_backbone, setup
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(devices, "_mps_available", lambda: False)
+    assert setup(seed=0, threads=1) == torch.device("cpu")
+    assert capsys.readouterr().out == ""  # the committed notebook outputs stay as they are
+    assert devices.default_device() == torch.device("cpu")
+    # Another device is announced, and the notebook's backbone goes there.
+    assert setup(seed=0, threads=1, device="meta") == META
+    assert capsys.readouterr().out == "Device: the meta device\n"
+    assert find_backbone().device == META
