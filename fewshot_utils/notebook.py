@@ -16,7 +16,8 @@ features, episodes and classifiers follow f(x).
 
 Then, from the package's lower layers, what every lesson needs:
 
-* :func:`load_dataset`: base and novel classes (Omniglot, or the offline Glyphs);
+* :func:`load_dataset`: base and novel classes (Omniglot, the offline Glyphs, or your own
+  folders, ``"folder:PATH"``);
 * :func:`find_backbone`: the shipped backbone, or your own (``find_backbone("mine")``);
 * :func:`split_features`: f(x) of a whole split, computed once per backbone and cached;
 * :func:`embed`: f(x) of any images.
