@@ -8,12 +8,16 @@ The first code cell of every notebook is::
 
 Importing :mod:`fewshot_utils` (which this does) sets the thread policy *before* torch
 loads (:mod:`fewshot_utils.runtime`), so it must come before ``import torch``.
-:func:`setup` seeds Python, NumPy and torch, chooses the number of threads and turns on
-inline figures.
+:func:`setup` seeds Python, NumPy and torch, chooses the number of threads and the device
+(a CUDA GPU, else Apple MPS, else the CPU: :mod:`fewshot_utils.devices`) and turns on
+inline figures. The device becomes the default of everything below that has nothing
+else to follow: ``find_backbone`` puts f(x) there, ``pretrain`` trains there, and the
+features, episodes and classifiers follow f(x).
 
 Then, from the package's lower layers, what every lesson needs:
 
-* :func:`load_dataset`: base and novel classes (Omniglot, or the offline Glyphs);
+* :func:`load_dataset`: base and novel classes (Omniglot, the offline Glyphs, or your own
+  folders, ``"folder:PATH"``);
 * :func:`find_backbone`: the shipped backbone, or your own (``find_backbone("mine")``);
 * :func:`split_features`: f(x) of a whole split, computed once per backbone and cached;
 * :func:`embed`: f(x) of any images.
@@ -28,6 +32,7 @@ import numpy as np
 import torch
 
 from fewshot_utils.data.datasets import load_dataset
+from fewshot_utils.devices import choose_device, describe_device, set_default_device
 from fewshot_utils.models.checkpoints import find_backbone
 from fewshot_utils.models.conv4 import embed
 from fewshot_utils.models.features import split_features
@@ -36,26 +41,34 @@ from fewshot_utils.paths import own_checkpoint
 __all__ = ["embed", "find_backbone", "load_dataset", "own_checkpoint", "setup", "split_features"]
 
 
-def setup(seed: int = 0, threads: int | None = None) -> None:
-    """Seed Python, NumPy and torch; use ``threads`` CPU threads (default: up to 2).
+def setup(seed: int = 0, threads: int | None = None, device: str = "auto") -> torch.device:
+    """Seed Python, NumPy and torch; use ``threads`` CPU threads (default: up to 2); choose
+    the ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``, ``"mps"``) and return it.
 
     Two threads were fastest for pretraining on an idle 2-core machine; one thread
     is faster for the small fine-tuning loops and on a shared machine (see the
-    README). Inside Jupyter it also turns on inline figures. Prints nothing.
+    README). The device is made the package's default
+    (:func:`fewshot_utils.devices.set_default_device`). Inside Jupyter it also turns on
+    inline figures. On a CPU it prints nothing (so the notebooks read the same as
+    before); on a GPU or MPS it prints one line saying which.
     """
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.set_num_threads(threads or min(2, os.cpu_count() or 1))
+    chosen = set_default_device(choose_device(device, announce=False))
+    if chosen.type != "cpu":
+        print(f"Device: {describe_device(chosen)}")
     import matplotlib.pyplot as plt
 
     plt.rcParams.update({"figure.dpi": 90, "axes.grid": False, "image.cmap": "gray"})
     try:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover - IPython comes with Jupyter
-        return
+        return chosen
     shell = get_ipython()
     if shell is not None:
         # Figures returned by the package's functions are shown as pictures, not
         # as "<Figure size ... with N Axes>".
         shell.run_line_magic("matplotlib", "inline")
+    return chosen

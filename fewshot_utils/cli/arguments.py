@@ -12,7 +12,8 @@ import dataclasses
 import json
 from pathlib import Path
 
-from fewshot_utils.data.datasets import DATASETS
+from fewshot_utils.data.datasets import DATASETS, FOLDER
+from fewshot_utils.data.folder_dataset import is_folder_name
 
 TRICK_SWITCHES = ("init", "entropy_weight", "classifier", "scale", "learn_scale", "steps", "lr")
 
@@ -21,9 +22,11 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     """``--dataset``, ``--data-dir`` and ``--zips``."""
     parser.add_argument(
         "--dataset",
-        choices=DATASETS,
+        type=dataset_argument,
         default="auto",
-        help="auto (the default): Omniglot when it can be had, else the offline Glyphs",
+        metavar="{" + ",".join(DATASETS) + f",{FOLDER}" + "}",
+        help="auto (the default): Omniglot when it can be had, else the offline Glyphs; "
+        f"{FOLDER}: your own, PATH/background/<class>/ and PATH/evaluation/<class>/ images",
     )
     parser.add_argument(
         "--data-dir",
@@ -37,6 +40,15 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="local Omniglot zips (images_background.zip images_evaluation.zip)",
+    )
+
+
+def dataset_argument(text: str) -> str:
+    """``--dataset``: one of :data:`~fewshot_utils.data.datasets.DATASETS` or ``folder:PATH``."""
+    if text in DATASETS or (is_folder_name(text) and len(text) > len("folder:")):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"invalid choice {text!r}: choose one of {', '.join(DATASETS)} or {FOLDER}"
     )
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import shlex
 import time
 from pathlib import Path
 
 from fewshot_utils.cli.arguments import add_dataset_arguments, dataset_from_arguments
+from fewshot_utils.cli.device_options import add_device_argument
 from fewshot_utils.paths import own_checkpoint, shown
 
 
@@ -20,15 +23,48 @@ def run_data(args: argparse.Namespace) -> int:
 
 
 def run_pretrain(args: argparse.Namespace) -> int:
+    """One process, or one of several under ``torchrun`` (the same pretraining, split across
+    them: :mod:`fewshot_utils.training.distributed`); only rank 0 prints and writes."""
+    from fewshot_utils.devices import choose_device
+    from fewshot_utils.training import distributed
     from fewshot_utils.training.supervised import PretrainingConfig, pretrain
 
-    dataset = dataset_from_arguments(args)
-    config = PretrainingConfig(
-        epochs=args.epochs, seed=args.seed, batch_size=args.batch_size, lr=args.lr
-    )
-    start = time.perf_counter()
-    result = pretrain(dataset.background, config, progress=True)
-    seconds = time.perf_counter() - start
+    device, place = distributed.start(choose_device(args.device, announce=False))
+    try:
+        quiet = (
+            contextlib.nullcontext() if place.main else contextlib.redirect_stdout(io.StringIO())
+        )
+        with quiet:
+            choose_device(args.device)
+            if place.world > 1:
+                gpus = ", one GPU each" if device.type == "cuda" else ""
+                print(
+                    f"{place.world} processes ({distributed.backend()} backend{gpus}): global "
+                    f"batch {args.batch_size}, about {args.batch_size / place.world:g} images "
+                    "per process and step"
+                )
+            with distributed.main_first(place):  # rank 0 builds any cache, the others read it
+                dataset = dataset_from_arguments(args, progress=place.main)
+            config = PretrainingConfig(
+                epochs=args.epochs,
+                seed=args.seed,
+                batch_size=args.batch_size,
+                lr=args.lr,
+                validation_per_class=args.validation_per_class,
+            )
+            start = time.perf_counter()
+            result = pretrain(dataset.background, config, progress=True, device=device)
+            seconds = time.perf_counter() - start
+            if place.main:
+                _save_pretrained(args, dataset, result, seconds, device, place.world)
+    except BaseException:
+        distributed.finish(wait=False)  # the other processes stop instead of waiting for us
+        raise
+    distributed.finish()
+    return 0
+
+
+def _save_pretrained(args, dataset, result, seconds: float, device, processes: int) -> None:
     last = result.history[-1]
     meta = {
         "dataset": dataset.name,
@@ -36,13 +72,14 @@ def run_pretrain(args: argparse.Namespace) -> int:
         "num_classes": dataset.background.num_classes,
         "command": "python -m fewshot_utils " + shlex.join(args.argv),
         "seconds": seconds,
+        "device": device.type,
+        "processes": processes,
     }
     path = result.save(args.out, meta)
     print(
-        f"pretrained {config.epochs} epochs in {seconds:.0f} s: validation accuracy "
+        f"pretrained {result.config.epochs} epochs in {seconds:.0f} s: validation accuracy "
         f"{last['validation_accuracy']:.1f}%; checkpoint written to {shown(path)}"
     )
-    return 0
 
 
 def add_subcommands(commands) -> None:
@@ -53,8 +90,13 @@ def add_subcommands(commands) -> None:
     add_dataset_arguments(data)
     data.set_defaults(run=run_data)
 
-    pretrain = commands.add_parser("pretrain", help="pretrain Conv4 on the background classes")
+    pretrain = commands.add_parser(
+        "pretrain",
+        help="pretrain Conv4 on the background classes (on several processes: torchrun "
+        "--nproc_per_node N -m fewshot_utils pretrain ...)",
+    )
     add_dataset_arguments(pretrain)
+    add_device_argument(pretrain)
     defaults = PretrainingConfig()
     pretrain.add_argument(
         "--epochs", type=int, default=defaults.epochs, help=f"default: {defaults.epochs}"
@@ -66,13 +108,22 @@ def add_subcommands(commands) -> None:
         "--batch-size",
         type=int,
         default=defaults.batch_size,
-        help=f"default: {defaults.batch_size}",
+        help=f"the global batch, split across processes under torchrun "
+        f"(default: {defaults.batch_size})",
     )
     pretrain.add_argument(
         "--lr",
         type=float,
         default=defaults.lr,
         help=f"AdamW's peak learning rate ({defaults.lr:g})",
+    )
+    pretrain.add_argument(
+        "--validation-per-class",
+        type=int,
+        default=defaults.validation_per_class,
+        metavar="N",
+        help=f"images of every class held out to measure accuracy "
+        f"(default: {defaults.validation_per_class}; 0: none)",
     )
     pretrain.add_argument(
         "--out",

@@ -27,13 +27,19 @@ from fewshot_utils.cli.arguments import (
     set_threads,
     write_json,
 )
+from fewshot_utils.cli.device_options import add_device_argument, device_from_arguments
 
 
-def _evaluation_features(args: argparse.Namespace, pretrained):
-    """Load the dataset and embed its evaluation split once: ``(features [I, d], split)``."""
+def _evaluation_features(args: argparse.Namespace, pretrained, shots: int):
+    """Load the dataset and embed its evaluation split once: ``(features [I, d], split)``,
+    the features on the backbone's device. Every class must have ``shots + --queries``
+    images (an error names those that do not)."""
     from fewshot_utils.models.conv4 import embed
 
     dataset = dataset_from_arguments(args, image_size=pretrained.preprocessing.image_size)
+    dataset.evaluation.require_images_per_class(
+        shots + args.queries, f"{shots}-shot episodes with {args.queries} queries per class"
+    )
     trained_on = pretrained.meta.get("dataset")
     if trained_on and trained_on != dataset.name:
         print(
@@ -56,8 +62,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     set_threads(args)
     method = method_from_arguments(args)  # errors before the slow part
-    pretrained = backbone_from_arguments(args)
-    features, split = _evaluation_features(args, pretrained)
+    device = device_from_arguments(args)
+    pretrained = backbone_from_arguments(args).to(device)
+    features, split = _evaluation_features(args, pretrained, args.shots)
     episodes = sample_episodes(
         split.labels, args.ways, args.shots, args.queries, args.episodes, args.seed
     )
@@ -69,16 +76,22 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_benchmark_command(args: argparse.Namespace) -> int:
-    from fewshot_utils.fewshot.benchmark import LAKE, SETTINGS, alphabets_allow, run_benchmark
+    from fewshot_utils.fewshot.benchmark import (
+        LAKE,
+        SETTINGS,
+        Setting,
+        alphabets_allow,
+        run_benchmark,
+    )
     from fewshot_utils.viz.tables import benchmark_table
 
     set_threads(args)
-    pretrained = backbone_from_arguments(args)
-    features, split = _evaluation_features(args, pretrained)
+    device = device_from_arguments(args)
+    pretrained = backbone_from_arguments(args).to(device)
+    settings = [Setting.of(setting) for setting in args.settings or SETTINGS]
+    features, split = _evaluation_features(args, pretrained, max(s.shots for s in settings))
     alphabets = split.alphabet_index()
-    settings = args.settings
-    if settings is None:
-        settings = list(SETTINGS)
+    if args.settings is None:
         if alphabets_allow(alphabets, split.labels, LAKE, args.queries):
             settings.append(LAKE)
         else:
@@ -117,7 +130,8 @@ def run_predict(args: argparse.Namespace) -> int:
 
     set_threads(args)
     method = method_from_arguments(args)
-    pretrained = backbone_from_arguments(args)
+    device = device_from_arguments(args)
+    pretrained = backbone_from_arguments(args).to(device)
     results = predict(pretrained, args.support, args.query, method=method, seed=args.seed)
     for result in results:
         ranked = sorted(result["probabilities"].items(), key=lambda item: -item[1])
@@ -164,6 +178,7 @@ def add_subcommands(subparsers) -> None:
         "evaluate", help="accuracy ± 95%% CI of one method over N-way K-shot episodes"
     )
     add_common_arguments(evaluate)
+    add_device_argument(evaluate)
     evaluate.add_argument("--ways", type=int, default=5)
     evaluate.add_argument("--shots", type=int, default=1)
     evaluate.add_argument("--queries", type=int, default=15, help="queries per class")
@@ -176,6 +191,7 @@ def add_subcommands(subparsers) -> None:
         "benchmark", help="every method in every setting on the same episodes"
     )
     add_common_arguments(benchmark)
+    add_device_argument(benchmark)
     benchmark.add_argument("--episodes", type=int, default=1000)
     benchmark.add_argument("--queries", type=int, default=15, help="queries per class")
     benchmark.add_argument("--seed", type=int, default=0)
@@ -200,6 +216,7 @@ def add_subcommands(subparsers) -> None:
 
     predict = subparsers.add_parser("predict", help="classify your own images")
     add_common_arguments(predict, data=False)
+    add_device_argument(predict)
     predict.add_argument(
         "--support", type=Path, required=True, help="folder with one sub-folder of images per class"
     )

@@ -1,6 +1,7 @@
 """The data: base classes to pretrain on, novel classes to learn from a few examples.
 
-* :func:`load_dataset`: real Omniglot (Lake's split) or the offline Glyphs, as two
+* :func:`load_dataset`: real Omniglot (Lake's split), the offline Glyphs, or your own
+  class folders (``"folder:PATH"``, :mod:`~fewshot_utils.data.folder_dataset`), as two
   in-memory :class:`FewShotSplit` objects, ``background`` (base classes) and
   ``evaluation`` (novel classes);
 * :mod:`~fewshot_utils.data.images`: how an image file becomes the course's ``uint8``

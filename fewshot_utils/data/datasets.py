@@ -3,7 +3,10 @@
 * ``"omniglot"``: real Omniglot, Lake's split (:mod:`fewshot_utils.data.omniglot`);
 * ``"glyphs"``: the offline stand-in drawn from matplotlib's fonts
   (:mod:`fewshot_utils.data.glyphs`);
-* ``"auto"``: Omniglot when it can be had, else Glyphs, saying so in one line.
+* ``"auto"``: Omniglot when it can be had, else Glyphs, saying so in one line;
+* ``"folder:PATH"``: your own images, ``PATH/background/<class>/*`` and
+  ``PATH/evaluation/<class>/*`` (and optionally ``PATH/validation/``)
+  (:mod:`fewshot_utils.data.folder_dataset`).
 """
 
 from __future__ import annotations
@@ -12,28 +15,35 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from fewshot_utils.data.folder_dataset import PREFIX, is_folder_name, load_folder_splits
 from fewshot_utils.data.omniglot import OmniglotUnavailable, load_omniglot_split
 from fewshot_utils.data.splits import SPLITS, FewShotSplit
 from fewshot_utils.paths import data_root
 
 DATASETS = ("auto", "omniglot", "glyphs")
+#: How ``--dataset`` names your own folders: ``folder:PATH``.
+FOLDER = PREFIX + "PATH"
 
 
 @dataclass
 class Dataset:
-    """A few-shot dataset: base classes for pretraining, novel classes for episodes."""
+    """A few-shot dataset: base classes for pretraining, novel classes for episodes, and
+    (your own folders only, when there is one) a ``validation`` split of other novel classes."""
 
     name: str
     background: FewShotSplit
     evaluation: FewShotSplit
+    validation: FewShotSplit | None = None
 
     def split(self, name: str) -> FewShotSplit:
-        if name not in SPLITS:
-            raise ValueError(f"unknown split {name!r}: choose one of {', '.join(SPLITS)}")
+        names = SPLITS + (("validation",) if self.validation is not None else ())
+        if name not in names:
+            raise ValueError(f"unknown split {name!r}: choose one of {', '.join(names)}")
         return getattr(self, name)
 
     def describe(self) -> str:
-        return "\n".join(split.describe() for split in (self.background, self.evaluation))
+        splits = (self.background, self.evaluation, self.validation)
+        return "\n".join(split.describe() for split in splits if split is not None)
 
 
 def load_omniglot(
@@ -59,7 +69,8 @@ def load_dataset(
     progress: bool = False,
     seed: int = 0,
 ) -> Dataset:
-    """The course's one call for data: ``"omniglot"``, ``"glyphs"`` or ``"auto"``.
+    """The course's one call for data: ``"omniglot"``, ``"glyphs"``, ``"auto"`` or
+    ``"folder:PATH"`` (your own class folders, cached under ``root``).
 
     ``auto`` takes Omniglot when it can be had, else Glyphs, printing one line
     that says why and how to get Omniglot. ``omniglot`` raises
@@ -67,9 +78,17 @@ def load_dataset(
     back. ``root``: where data lives (default :func:`fewshot_utils.paths.data_root`);
     ``seed`` is Glyphs' seed.
     """
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}")
     root = Path(root) if root is not None else data_root()
+    if is_folder_name(name):
+        dataset, splits = load_folder_splits(name, image_size, root, progress)
+        return Dataset(
+            dataset, splits["background"], splits["evaluation"], splits.get("validation")
+        )
+    if name not in DATASETS:
+        raise ValueError(
+            f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)} or {FOLDER} "
+            "(a folder of your own)"
+        )
     if name in ("auto", "omniglot"):
         try:
             return load_omniglot(root, image_size, zips, download, progress)

@@ -82,10 +82,30 @@ class FewShotSplit:
         return torch.bincount(self.labels, minlength=self.num_classes)
 
     def describe(self) -> str:
-        """One line: ``<dataset> <split>: <A> alphabets, <C> classes, <I> images``."""
+        """One line: ``<dataset> <split>: <A> alphabets, <C> classes, <I> images`` (without
+        the alphabets when each class is its own, as in a folder dataset)."""
+        alphabets = (
+            "" if self.alphabets == self.class_names else f"{self.num_alphabets} alphabets, "
+        )
         return (
-            f"{self.dataset} {self.split}: {self.num_alphabets} alphabets, "
+            f"{self.dataset} {self.split}: {alphabets}"
             f"{self.num_classes:,} classes, {len(self):,} images"
+        )
+
+    def require_images_per_class(self, needed: int, purpose: str) -> None:
+        """Raise ``ValueError`` naming the classes with fewer than ``needed`` images, for
+        ``purpose`` (e.g. ``"5-shot episodes with 15 queries per class"``), and what to do."""
+        counts = self.images_per_class()
+        small = [c for c in range(self.num_classes) if int(counts[c]) < needed]
+        if not small:
+            return
+        listed = ", ".join(f"{self.class_names[c]!r} ({int(counts[c])})" for c in small[:5])
+        more = f" and {len(small) - 5} more" if len(small) > 5 else ""
+        raise ValueError(
+            f"{purpose}: {needed} images per class are needed, but {len(small)} class(es) of "
+            f"{self.dataset} {self.split} have fewer: {listed}{more}; add images to those "
+            f"classes, remove them, or ask for fewer (the smallest class has "
+            f"{int(counts.min())})"
         )
 
     def subset_classes(self, classes: torch.Tensor | list[int]) -> FewShotSplit:

@@ -62,9 +62,10 @@ def shape(tensor) -> list[int]:
 
 
 def as_tensor(result) -> torch.Tensor | None:
-    """The learner's result as a float tensor, or ``None`` when it cannot be one."""
+    """The learner's result as a float tensor on the CPU (wherever the notebook computed
+    it), or ``None`` when it cannot be one."""
     if isinstance(result, torch.Tensor):
-        return result.detach().to(torch.float32)
+        return result.detach().to("cpu", torch.float32)
     try:
         return torch.as_tensor(result, dtype=torch.float32)
     except (TypeError, ValueError, RuntimeError):
@@ -80,9 +81,9 @@ def as_number(result) -> float | None:
 
 
 def close(result: torch.Tensor, expected: torch.Tensor, tolerance: float = TOLERANCE) -> bool:
-    """Same shape and equal within ``tolerance`` (absolute and relative)."""
+    """Same shape and equal within ``tolerance`` (absolute and relative), compared on the CPU."""
     return result.shape == expected.shape and torch.allclose(
-        result, expected, atol=tolerance, rtol=tolerance
+        result.cpu(), expected.cpu(), atol=tolerance, rtol=tolerance
     )
 
 
@@ -92,7 +93,9 @@ def matches(make_candidate, result: torch.Tensor) -> bool:
         candidate = make_candidate()
     except Exception:  # the mistake would not even run on this input
         return False
-    return candidate.shape == result.shape and torch.allclose(candidate, result, atol=1e-5)
+    return candidate.shape == result.shape and torch.allclose(
+        candidate.cpu(), result.cpu(), atol=1e-5
+    )
 
 
 def answer(function, arguments, description: str, first: bool, error_hint):

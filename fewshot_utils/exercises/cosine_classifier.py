@@ -38,7 +38,7 @@ TOLERANCE = 1e-4
 
 def cosine_logits(W: torch.Tensor, queries: torch.Tensor, scale: float) -> torch.Tensor:
     """The reference: ``s · cos(w_n, q_i)``, ``W [N, d], queries [Q, d] -> [Q, N]`` (no bias)."""
-    bias = torch.zeros(W.shape[0], dtype=W.dtype)
+    bias = torch.zeros(W.shape[0], dtype=W.dtype, device=W.device)
     return classifier_logits(W, bias, queries, classifier="cosine", scale=scale)
 
 

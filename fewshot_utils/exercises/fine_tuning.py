@@ -42,7 +42,7 @@ def support_cross_entropy(W: torch.Tensor, b: torch.Tensor, support: torch.Tenso
     """
     ways, shots, dim = support.shape
     logits = support.reshape(ways * shots, dim) @ W.T + b  # [NK, N]
-    labels = torch.arange(ways).repeat_interleave(shots)  # 0..0, 1..1, ...
+    labels = torch.arange(ways, device=logits.device).repeat_interleave(shots)  # 0..0, 1..1, ...
     return F.cross_entropy(logits, labels)
 
 
@@ -76,8 +76,8 @@ def _diagnose(W, b, support, value: float) -> str:
     ways, shots, dim = support.shape
     flat = support.reshape(ways * shots, dim)
     logits = flat @ W.T + b
-    labels = torch.arange(ways).repeat_interleave(shots)
-    shuffled = torch.arange(ways).repeat(shots)  # 0, 1, 2, 0, 1, 2: the wrong order
+    labels = torch.arange(ways, device=logits.device).repeat_interleave(shots)
+    shuffled = torch.arange(ways, device=logits.device).repeat(shots)  # 0, 1, 2, 0, 1, 2: wrong
     expected = support_cross_entropy(W, b, support)
     candidates = [
         (

@@ -61,6 +61,7 @@ def run_benchmark(
     chunk_size: int | None = None,
     progress: bool = False,
     alphabets: torch.Tensor | None = None,
+    device: str | torch.device | None = None,
 ) -> list[dict]:
     """Evaluate ``methods`` in every setting; one row per method and setting.
 
@@ -76,8 +77,13 @@ def run_benchmark(
     paired_ci95``: the mean paired difference to the prototype classifier on the same
     episodes and its 95% interval, in points (``None`` when the prototype classifier is
     not among ``methods``; 0 for itself).
+    ``device``: where the episodes are fine-tuned (default: the features' device; they are
+    moved there once). The episodes are sampled on the CPU, so they are the same on every
+    device.
     """
     methods = tuple(METHODS) if methods is None else tuple(methods)
+    if device is not None:
+        features = features.to(device)
     rows = []
     for setting in map(Setting.of, settings):
         if setting.within_alphabet and alphabets is None:

@@ -49,8 +49,8 @@ def reliability(probabilities: torch.Tensor, labels: torch.Tensor, bins: int = 1
     """
     if int(bins) != bins or bins < 1:
         raise ValueError(f"bins must be a whole number >= 1, got {bins}")
-    probabilities = torch.as_tensor(probabilities, dtype=torch.float64)
-    labels = torch.as_tensor(labels)
+    probabilities = torch.as_tensor(probabilities).detach().cpu().to(torch.float64)
+    labels = torch.as_tensor(labels).cpu()
     if probabilities.shape[:-1] != labels.shape:
         raise ValueError(
             f"probabilities {tuple(probabilities.shape)} must be labels {tuple(labels.shape)} "

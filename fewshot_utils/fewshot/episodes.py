@@ -91,6 +91,10 @@ def sample_episodes(
 
     Raises ``ValueError`` naming the numbers when the split cannot provide them:
     more ways than classes, or ``shots + queries`` more than a class's images.
+
+    The index tensors are made and kept on the CPU, whatever device the features are on
+    (so a seed gives the same episodes everywhere);
+    :func:`~fewshot_utils.fewshot.evaluation.episode_features` moves them.
     """
     for name, value, least in (
         ("ways", ways, 2),
@@ -100,7 +104,7 @@ def sample_episodes(
     ):
         if int(value) != value or value < least:
             raise ValueError(f"{name} must be a whole number >= {least}, got {value}")
-    labels = torch.as_tensor(labels, dtype=torch.long)
+    labels = torch.as_tensor(labels, dtype=torch.long).cpu()
     counts = torch.bincount(labels)
     present = torch.nonzero(counts).flatten()
     if ways > len(present):

@@ -58,7 +58,8 @@ def episode_features(
     """Gather the episodes' features from a split's cached features ``[I, d]``.
 
     Returns ``support [E, N, K, d]``, ``query [E, N·Q, d]`` and ``query_labels
-    int64 [E, N·Q]`` (the episode label ``n`` of each query, class-major order).
+    int64 [E, N·Q]`` (the episode label ``n`` of each query, class-major order), all on
+    the features' device (the episodes' index tensors may stay on the CPU).
     """
     if features.dim() != 2:
         raise ValueError(
@@ -72,8 +73,8 @@ def episode_features(
             "feature rows: sample the episodes from the labels of the same split you embedded"
         )
     num_episodes, ways, queries = episodes.query.shape
-    support = features[episodes.support]
-    query = features[episodes.query].reshape(num_episodes, ways * queries, -1)
+    support = features[episodes.support.to(features.device)]
+    query = features[episodes.query.to(features.device)].reshape(num_episodes, ways * queries, -1)
     query_labels = episodes.query_labels().reshape(num_episodes, ways * queries).to(features.device)
     return support, query, query_labels
 
@@ -282,6 +283,7 @@ def evaluate(
     chunk_size: int | None = None,
     seed: int = 0,
     progress: bool = False,
+    device: str | torch.device | None = None,
 ) -> EvaluationResult:
     """Evaluate a method on all ``episodes`` from cached ``features [I, d]``.
 
@@ -289,9 +291,12 @@ def evaluate(
     or a :class:`~fewshot_utils.fewshot.classifier.FewShotMethod`. Episodes are
     processed ``chunk_size`` at a time (default :func:`episodes_per_chunk`); the results do not
     depend on the chunk size, and the random start of episode ``e`` depends only on
-    ``(seed, e)``.
+    ``(seed, e)``. Everything runs on ``device`` (default: the features' device; the
+    features are moved there); the per-episode accuracies come back on the CPU.
     """
     name, fewshot_method = resolve_method(method)
+    if device is not None:
+        features = features.to(device)
     start_time = time.perf_counter()
     accuracies = []
     if chunk_size is None:

@@ -134,9 +134,10 @@ class FineTuning(FewShotMethod):
         episode_index: torch.Tensor | None = None,
         query_labels: torch.Tensor | None = None,
         record: bool = False,
+        device: str | torch.device | None = None,
     ) -> FineTunedClassifier:
         """Fine-tune one classifier per episode: :func:`fine_tune` with this method."""
-        return fine_tune(support, queries, self, seed, episode_index, query_labels, record)
+        return fine_tune(support, queries, self, seed, episode_index, query_labels, record, device)
 
     def support_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Each episode's support loss ``L_CE``: ``logits [E, N, R]`` (class-major, ``R = NK``
@@ -217,6 +218,7 @@ def fine_tune(
     episode_index: torch.Tensor | None = None,
     query_labels: torch.Tensor | None = None,
     record: bool = False,
+    device: str | torch.device | None = None,
 ) -> FineTunedClassifier:
     """Fine-tune one softmax classifier per episode on frozen features, all episodes at once.
 
@@ -228,13 +230,19 @@ def fine_tune(
     * ``seed``, ``episode_index``: the random start (``init="random"``), see :func:`random_init`;
     * ``query_labels``: ``[E, Q]``, only to record query accuracy;
     * ``record``: keep a :class:`FineTuningHistory` (costs one more forward pass of the queries
-      per step when λ = 0).
+      per step when λ = 0);
+    * ``device``: where to fine-tune (default: the support features' device); the features
+      are moved there, and the classifier, Adam's state and the history live there. A
+      random start is drawn on the CPU and moved, so it is the same on every device.
 
     Minimises ``L = Σ_e [L_CE(e) + λ · mean_i H(p(· | q_{e,i}))]`` with ``method.steps``
     full-batch Adam steps and returns the :class:`FineTunedClassifier` (unbatched in,
     unbatched out).
     """
     method = FineTuning() if method is None else method
+    if device is not None:
+        support = support.to(device)
+        queries = None if queries is None else queries.to(device)
     unbatched = support.dim() == 3
     if unbatched:
         support = support.unsqueeze(0)

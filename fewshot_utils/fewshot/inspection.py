@@ -78,8 +78,9 @@ def within_between(similarity: torch.Tensor, labels: torch.Tensor) -> tuple[floa
 
     ``similarity [n, n]``, ``labels [n]``; the diagonal (an image with itself) is left out.
     """
+    labels = labels.to(similarity.device)
     same = labels.unsqueeze(0) == labels.unsqueeze(1)
-    off_diagonal = ~torch.eye(len(labels), dtype=torch.bool)
+    off_diagonal = ~torch.eye(len(labels), dtype=torch.bool, device=similarity.device)
     return (
         float(similarity[same & off_diagonal].mean()),
         float(similarity[~same].mean()),
@@ -128,9 +129,10 @@ def nearest_neighbours(
     vectors = l2_normalize(features) if measure == "cosine" else features
     indices, similarities = [], []
     for start in range(0, len(queries), chunk_size):
-        chunk = queries[start : start + chunk_size]
+        chunk = queries[start : start + chunk_size].to(vectors.device)
         similarity = vectors[chunk] @ vectors.T  # [q, I]
-        similarity[torch.arange(len(chunk)), chunk] = -torch.inf  # not itself
+        rows = torch.arange(len(chunk), device=vectors.device)
+        similarity[rows, chunk] = -torch.inf  # not itself
         top = similarity.topk(k, dim=1)
         indices.append(top.indices)
         similarities.append(top.values)
@@ -152,7 +154,8 @@ def nearest_neighbour_accuracy(
     """
     generator = torch.Generator().manual_seed(seed)
     chosen = torch.randperm(len(labels), generator=generator)[:queries]
-    nearest = nearest_neighbours(features, chosen, k=1, measure=measure).indices[:, 0]
+    nearest = nearest_neighbours(features, chosen, k=1, measure=measure).indices[:, 0].cpu()
+    labels = labels.cpu()
     return 100.0 * float((labels[nearest] == labels[chosen]).to(torch.float64).mean())
 
 
@@ -207,7 +210,8 @@ def wrong_queries(
     support, query, labels = episode_features(features, episodes)
     M = prototypes(support)
     cosines = l2_normalize(query) @ M.transpose(-1, -2)  # [E, NQ, N]
-    probabilities = prototype_probabilities(M, query, scale)
+    probabilities = prototype_probabilities(M, query, scale).cpu()
+    cosines, labels = cosines.cpu(), labels.cpu()  # small, and indexed with CPU indices below
     predicted = cosines.argmax(dim=-1)
     episode_index, query_index = torch.nonzero(predicted != labels, as_tuple=True)
     if order != "episode":
@@ -327,9 +331,9 @@ def record_fine_tuning(
 
     ``features [I, d]``: the split's cached features. The history's fields are
     ``[steps + 1, E]`` (row 0: the initial classifier), with query accuracy in %, and
-    ``predictions [E, Q]``, the queries' classes at the end. Episodes are fine-tuned a
-    chunk at a time (:func:`episode_chunks`) with the same random starts as
-    :func:`~fewshot_utils.fewshot.evaluation.evaluate`.
+    ``predictions [E, Q]``, the queries' classes at the end, on the CPU (for plots) whatever
+    device fine-tuned. Episodes are fine-tuned a chunk at a time (:func:`episode_chunks`)
+    with the same random starts as :func:`~fewshot_utils.fewshot.evaluation.evaluate`.
     """
     parts, predictions = [], []
     for index, support, query, labels in episode_chunks(features, episodes, chunk_size):
@@ -345,10 +349,10 @@ def record_fine_tuning(
         parts.append(classifier.history)
         predictions.append(classifier.predict(query))
     return FineTuningHistory(
-        support_loss=torch.cat([h.support_loss for h in parts], dim=1),
-        query_entropy=torch.cat([h.query_entropy for h in parts], dim=1),
-        query_accuracy=torch.cat([h.query_accuracy for h in parts], dim=1),
-        predictions=torch.cat(predictions),
+        support_loss=torch.cat([h.support_loss for h in parts], dim=1).cpu(),
+        query_entropy=torch.cat([h.query_entropy for h in parts], dim=1).cpu(),
+        query_accuracy=torch.cat([h.query_accuracy for h in parts], dim=1).cpu(),
+        predictions=torch.cat(predictions).cpu(),
     )
 
 
@@ -361,7 +365,7 @@ def predicted_class_shares(predictions: torch.Tensor, ways: int) -> torch.Tensor
     classifier gives ``100/N`` for every rank; a collapse puts most of the 100 in
     the first bar.
     """
-    predictions = torch.as_tensor(predictions)
+    predictions = torch.as_tensor(predictions).cpu()
     if predictions.dim() == 1:
         predictions = predictions.unsqueeze(0)
     if predictions.dim() != 2:

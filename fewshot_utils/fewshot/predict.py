@@ -46,6 +46,7 @@ def predict(
     method="prototype",
     seed: int = 0,
     scale: float | None = None,
+    device: str | torch.device | None = None,
 ) -> list[dict]:
     """Classify each query image among the support folder's classes.
 
@@ -58,13 +59,17 @@ def predict(
     queries together, so a query's answer depends on the others given with it.
     ``scale``: the prototype classifier's ``s`` in ``softmax(s · M q̂)`` (default 1, the
     lecture's: cosines lie in [-1, 1], so the probabilities look almost uniform while
-    ranking the classes right; s = 10 reads better). Returns one dict per query::
+    ranking the classes right; s = 10 reads better). ``device``: where to embed and
+    classify (the backbone is moved there, if it has ``.to``); default: where the backbone
+    is. Returns one dict per query::
 
         {"query": "path/q.png", "predicted": "beta", "probabilities": {"alpha": 0.2, ...}}
     """
     _, fewshot_method = resolve_method(method)
     if scale is not None and isinstance(fewshot_method, PrototypeMethod):
         fewshot_method = PrototypeMethod(scale)
+    if device is not None:
+        backbone.to(device)
     class_names, support_paths = read_class_folders(support_dir)
     query_files = [Path(path) for path in query_files]
     if not query_files:

@@ -99,7 +99,8 @@ class PrototypeClassifier:
     @property
     def bias(self) -> torch.Tensor:
         """``b = 0``: ``[E, N]`` (or ``[N]``)."""
-        return torch.zeros(self._prototypes().shape[:-1])
+        M = self._prototypes()
+        return torch.zeros(M.shape[:-1], dtype=M.dtype, device=M.device)
 
     def logits(self, queries: torch.Tensor) -> torch.Tensor:
         """``s · M q̂``: ``[E, Q, d] -> [E, Q, N]``."""

@@ -9,6 +9,10 @@ and read with ``torch.load(..., weights_only=True)``:
   :class:`~fewshot_utils.models.conv4.Preprocessing`);
 * ``history``: one dict per epoch (loss, accuracies, seconds);
 * ``meta``: dataset, classes, channels, the command and seed that made it.
+
+The tensors are saved from CPU copies and read with ``map_location="cpu"``
+(:func:`fewshot_utils.storage.load_tensors`), then moved to the device asked for, so a
+checkpoint made on a GPU loads on a machine without one, and the reverse.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from fewshot_utils.devices import as_device, module_device
 from fewshot_utils.models.conv4 import Conv4, Preprocessing, embed
 from fewshot_utils.paths import SHIPPED_CHECKPOINT, own_checkpoint, shown
 from fewshot_utils.storage import CorruptFileError, load_tensors, save_atomically
@@ -42,6 +47,18 @@ class PretrainedBackbone:
     @property
     def feature_dim(self) -> int:
         return self.backbone.feature_dim
+
+    @property
+    def device(self) -> torch.device:
+        """Where f(x) (and so its features) live."""
+        return module_device(self.backbone)
+
+    def to(self, device: str | torch.device) -> PretrainedBackbone:
+        """Move f(x) and the head to ``device`` (in place); returns ``self``."""
+        self.backbone.to(device)
+        if self.head is not None:
+            self.head.to(device)
+        return self
 
     def embed_files(self, paths) -> torch.Tensor:
         """Image files -> ``float32 [B, d]``: each made to look like the dataset's images
@@ -72,8 +89,14 @@ def save_checkpoint(
     return save_atomically(state, path)
 
 
-def load_backbone(path: str | os.PathLike) -> PretrainedBackbone:
+def load_backbone(
+    path: str | os.PathLike, device: str | torch.device | None = None
+) -> PretrainedBackbone:
     """Read a checkpoint written by :func:`save_checkpoint`; f(x) comes back in eval mode.
+
+    The weights are read onto the CPU whatever device wrote them, then moved to ``device``
+    (default :func:`fewshot_utils.devices.default_device`, the CPU unless a notebook's
+    ``setup`` or a command chose another).
 
     Raises ``FileNotFoundError`` for a missing file and
     :class:`~fewshot_utils.storage.CorruptFileError` for a damaged or foreign one.
@@ -105,10 +128,12 @@ def load_backbone(path: str | os.PathLike) -> PretrainedBackbone:
         meta=dict(state.get("meta", {})),
         head=head,
         path=path,
-    )
+    ).to(as_device(device))
 
 
-def find_backbone(which: str | os.PathLike = "shipped") -> PretrainedBackbone:
+def find_backbone(
+    which: str | os.PathLike = "shipped", device: str | torch.device | None = None
+) -> PretrainedBackbone:
     """The backbone a notebook uses: ``"shipped"`` (the default), ``"mine"`` or a path.
 
     * ``"shipped"``: the Conv4 that ships with the course
@@ -119,10 +144,11 @@ def find_backbone(which: str | os.PathLike = "shipped") -> PretrainedBackbone:
     * any other string or path: that checkpoint file.
 
     Prints one line saying which, so a notebook shows where its features come from.
+    ``device``: where f(x) goes, as in :func:`load_backbone`.
     """
     if which == "shipped":
         print(f"Using the shipped backbone {shown(SHIPPED_CHECKPOINT)}")
-        return load_backbone(SHIPPED_CHECKPOINT)
+        return load_backbone(SHIPPED_CHECKPOINT, device)
     if which == "mine":
         path = own_checkpoint()
         if not path.is_file():
@@ -132,6 +158,6 @@ def find_backbone(which: str | os.PathLike = "shipped") -> PretrainedBackbone:
                 "find_backbone() uses the shipped one"
             )
         print(f"Using your own backbone {shown(path)}")
-        return load_backbone(path)
+        return load_backbone(path, device)
     print(f"Using the backbone {shown(which)}")
-    return load_backbone(which)
+    return load_backbone(which, device)

@@ -20,6 +20,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from fewshot_utils.data.images import load_images
+from fewshot_utils.devices import module_device
 from fewshot_utils.runtime import release_freed_memory
 
 
@@ -104,8 +105,13 @@ def embed(
     preprocessing: Preprocessing,
     batch_size: int = 64,
     progress: bool = False,
+    device: str | torch.device | None = None,
 ) -> torch.Tensor:
     """Features of many images: ``uint8 [I, H, W] -> float32 [I, d]``, in eval mode.
+
+    The features come back on the backbone's device: ``device`` (default: where the
+    backbone is) moves the backbone there first, and it stays there. The images may be
+    anywhere (they stay on the CPU in the course); each batch is moved as it is embedded.
 
     Embed a split once and index the result with episodes' index tensors; this is
     what makes evaluating thousands of episodes fast. Small batches are as fast per
@@ -115,14 +121,17 @@ def embed(
     about 1e-5), and Conv4 runs faster on a CPU (the README's speed notes).
     """
     was_training = backbone.training
+    if device is not None:
+        backbone.to(device)
+    device = module_device(backbone)
     backbone.eval().to(memory_format=torch.channels_last)
     chunks = []
     starts = range(0, len(images), batch_size)
     for start in tqdm(starts, desc="embedding", unit="batch", disable=not progress):
-        x = preprocessing.to_input(images[start : start + batch_size])
+        x = preprocessing.to_input(images[start : start + batch_size].to(device))
         chunks.append(backbone(x.contiguous(memory_format=torch.channels_last)))
     backbone.train(was_training)
     release_freed_memory()  # the batches' activations, kept for reuse until now
     if not chunks:
-        return torch.empty(0, getattr(backbone, "feature_dim", 0))
+        return torch.empty(0, getattr(backbone, "feature_dim", 0), device=device)
     return torch.cat(chunks)

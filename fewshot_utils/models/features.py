@@ -21,6 +21,7 @@ import json
 import torch
 
 from fewshot_utils.data.splits import FewShotSplit
+from fewshot_utils.devices import module_device
 from fewshot_utils.models.conv4 import embed
 from fewshot_utils.paths import data_root
 from fewshot_utils.storage import CorruptFileError, load_tensors, save_atomically
@@ -55,15 +56,22 @@ def split_key(split: FewShotSplit) -> str:
 
 
 def split_features(
-    pretrained, split: FewShotSplit, cache: bool = True, progress: bool = False
+    pretrained,
+    split: FewShotSplit,
+    cache: bool = True,
+    progress: bool = False,
+    device: str | torch.device | None = None,
 ) -> torch.Tensor:
     """f(x) of every image of ``split``: ``float32 [I, d]``, from the disk cache when it has them.
 
     ``pretrained``: a :class:`~fewshot_utils.models.checkpoints.PretrainedBackbone` (or
     anything with ``.backbone`` and ``.preprocessing``). ``cache=False`` embeds and stores
-    nothing. The features come back on the backbone's device.
+    nothing. The features come back on the backbone's device; ``device`` moves the backbone
+    there first. The cache holds CPU copies, so features cached on one device serve another.
     """
-    device = next(pretrained.backbone.parameters()).device
+    if device is not None:
+        pretrained.backbone.to(device)
+    device = module_device(pretrained.backbone)
     if not cache:
         return embed(pretrained.backbone, split.images, pretrained.preprocessing, progress=progress)
     path = (

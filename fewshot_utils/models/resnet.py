@@ -28,6 +28,7 @@ from PIL import Image
 from torch import nn
 
 from fewshot_utils.data.images import open_image
+from fewshot_utils.devices import module_device
 
 #: torchvision's ResNet-18 ImageNet weights (``ResNet18_Weights.IMAGENET1K_V1``), 45 MB.
 RESNET18_URL = "https://download.pytorch.org/models/resnet18-f37072fd.pth"
@@ -167,12 +168,14 @@ def load_resnet18(
 def photo_features(
     extractor: nn.Module, paths, preprocessing: PhotoPreprocessing | None = None, batch: int = 16
 ) -> torch.Tensor:
-    """Features of photo files: ``[B, 512]`` for ResNet-18 (``extractor`` in eval mode)."""
+    """Features of photo files: ``[B, 512]`` for ResNet-18 (``extractor`` in eval mode), on
+    the extractor's device (each batch of photos is moved there)."""
     preprocessing = preprocessing or PhotoPreprocessing()
     paths = list(paths)
     extractor.eval()
+    device = module_device(extractor)
     chunks = [
-        extractor(preprocessing.load_all(paths[start : start + batch]))
+        extractor(preprocessing.load_all(paths[start : start + batch]).to(device))
         for start in range(0, len(paths), batch)
     ]
     return torch.cat(chunks)
@@ -190,3 +193,8 @@ class PhotoBackbone:
     def embed_files(self, paths) -> torch.Tensor:
         """Photo files -> ``float32 [B, d]`` features."""
         return photo_features(self.extractor, paths, self.preprocessing)
+
+    def to(self, device: str | torch.device) -> PhotoBackbone:
+        """Move the extractor to ``device`` (in place); returns ``self``."""
+        self.extractor.to(device)
+        return self

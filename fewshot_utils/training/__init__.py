@@ -6,7 +6,9 @@
   (:func:`pretrain`, :class:`PretrainingConfig`, :class:`PretrainingModel`);
 * :mod:`~fewshot_utils.training.siamese`: "same or different?" on pairs
   (:func:`pretrain_siamese`, :class:`SiameseConfig`, :func:`sample_pairs`);
-* :mod:`~fewshot_utils.training.augmentation`: random affine warps of whole batches.
+* :mod:`~fewshot_utils.training.augmentation`: random affine warps of whole batches;
+* :mod:`~fewshot_utils.training.distributed`: the same loop on several processes under
+  ``torchrun`` (``DistributedDataParallel``, BatchNorm over the global batch).
 """
 
 from fewshot_utils.training.loop import TrainingRecipe, train, train_validation_split

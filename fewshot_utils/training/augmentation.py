@@ -41,11 +41,43 @@ def affine_theta(
 
 def warp(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     """Warp images ``float [B, 1, H, W]`` by ``theta [B, 2, 3]``; uncovered pixels get each
-    image's background (its darkest value)."""
+    image's background (its darkest value). An empty batch (``B = 0``: one process's part
+    of a short last batch) comes back as it is."""
+    if x.shape[0] == 0:
+        return x
     grid = F.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)
     background = x.amin(dim=(1, 2, 3), keepdim=True)
     warped = F.grid_sample(x - background, grid, padding_mode="zeros", align_corners=False)
     return warped + background
+
+
+def random_theta(
+    batch: int,
+    height: int,
+    width: int,
+    generator: torch.Generator,
+    rotation: float = 10.0,
+    scale: float = 0.1,
+    shift: float = 2.0,
+    shear: float = 0.1,
+) -> torch.Tensor:
+    """``theta [batch, 2, 3]`` of ``batch`` random affine warps of ``height x width`` images.
+
+    Rotation angle ``U(-rotation, rotation)`` degrees, zoom ``U(1-scale, 1+scale)``, shear
+    ``U(-shear, shear)``, shift ``U(-shift, shift)`` pixels in x and y, drawn in that order
+    from ``generator`` on the CPU (the same warps whatever device the images are on), then
+    :func:`affine_theta`. ``theta`` stays on the CPU; :func:`warp` moves it to the images.
+    """
+
+    def uniform(limit: float) -> torch.Tensor:
+        return (torch.rand(batch, generator=generator) * 2 - 1) * limit
+
+    angle = uniform(math.radians(rotation))
+    zoom = 1 + uniform(scale)
+    skew = uniform(shear)
+    shift_x = uniform(2 * shift / width)
+    shift_y = uniform(2 * shift / height)
+    return affine_theta(angle, zoom, skew, shift_x, shift_y)
 
 
 def random_affine(
@@ -56,21 +88,8 @@ def random_affine(
     shift: float = 2.0,
     shear: float = 0.1,
 ) -> torch.Tensor:
-    """A different random affine warp of every image: ``float [B, 1, H, W] -> [B, 1, H, W]``.
-
-    Rotation angle ``U(-rotation, rotation)`` degrees, zoom ``U(1-scale, 1+scale)``, shear
-    ``U(-shear, shear)``, shift ``U(-shift, shift)`` pixels in x and y, drawn in that order
-    from ``generator`` on the CPU (the same warps whatever device the images are on), then
-    :func:`affine_theta` and :func:`warp`.
-    """
+    """A different random affine warp of every image: ``float [B, 1, H, W] -> [B, 1, H, W]``,
+    on the images' device: :func:`random_theta`, then :func:`warp`."""
     batch, _, height, width = x.shape
-
-    def uniform(limit: float) -> torch.Tensor:
-        return (torch.rand(batch, generator=generator) * 2 - 1) * limit
-
-    angle = uniform(math.radians(rotation))
-    zoom = 1 + uniform(scale)
-    skew = uniform(shear)
-    shift_x = uniform(2 * shift / width)
-    shift_y = uniform(2 * shift / height)
-    return warp(x, affine_theta(angle, zoom, skew, shift_x, shift_y))
+    theta = random_theta(batch, height, width, generator, rotation, scale, shift, shear)
+    return warp(x, theta)

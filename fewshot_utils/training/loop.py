@@ -16,6 +16,13 @@ batches of an epoch, the loss and the count of right answers of a batch, and the
 validation accuracy (:mod:`fewshot_utils.training.supervised`,
 :mod:`fewshot_utils.training.siamese`).
 
+The same loop runs in one process or, under ``torchrun``, in several: each process then
+computes its part of every batch and ``DistributedDataParallel`` averages the gradients
+(:mod:`fewshot_utils.training.distributed` gives the rules, and how close the result
+is to one process's). The model
+trains on the device its weights are on; every random number comes from the CPU
+``generator``, so a seed gives the same batches and warps on every device.
+
 History rows: ``epoch, loss, train_accuracy, validation_accuracy, lr, seconds`` (accuracies
 in %, ``train_accuracy`` on the augmented batches as they were seen) plus whatever
 ``after_epoch`` returns.
@@ -35,10 +42,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from fewshot_utils.data.splits import FewShotSplit
+from fewshot_utils.devices import as_device, module_device
 from fewshot_utils.models.checkpoints import save_checkpoint
 from fewshot_utils.models.conv4 import Conv4, Preprocessing, fit_preprocessing
 from fewshot_utils.runtime import release_freed_memory
-from fewshot_utils.training.augmentation import random_affine
+from fewshot_utils.training import distributed
+from fewshot_utils.training.augmentation import random_theta, warp
 
 
 @dataclass
@@ -64,14 +73,29 @@ class TrainingRecipe:
     shear: float = 0.1
     seed: int = 0
 
+    def warps(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor | None:
+        """``theta [B, 2, 3]``: a random warp for each of a whole batch's ``images [B, H, W]``
+        (``None`` when ``augment`` is off), drawn from ``generator`` on the CPU."""
+        if not self.augment:
+            return None
+        batch, height, width = images.shape
+        return random_theta(
+            batch, height, width, generator, self.rotation, self.scale, self.shift, self.shear
+        )
+
     def prepare(
-        self, images: torch.Tensor, preprocessing: Preprocessing, generator: torch.Generator
+        self,
+        images: torch.Tensor,
+        preprocessing: Preprocessing,
+        theta: torch.Tensor | None,
+        device: torch.device,
     ) -> torch.Tensor:
-        """A batch as the network sees it while training: ``uint8 [B, H, W]`` ->
-        ``float [B, 1, H, W]``, normalised, randomly warped (when ``augment``), channels-last."""
-        x = preprocessing.to_input(images)
-        if self.augment:
-            x = random_affine(x, generator, self.rotation, self.scale, self.shift, self.shear)
+        """Images as the network sees them while training: ``uint8 [B, H, W]`` ->
+        ``float [B, 1, H, W]`` on ``device``, normalised, warped by ``theta`` (from
+        :meth:`warps`; ``None``: as they are), channels-last."""
+        x = preprocessing.to_input(images.to(device))
+        if theta is not None:
+            x = warp(x, theta)
         return x.contiguous(memory_format=torch.channels_last)
 
 
@@ -102,11 +126,18 @@ class TrainingResult:
 def start_run(
     split: FewShotSplit, recipe: TrainingRecipe
 ) -> tuple[torch.Generator, torch.Tensor, torch.Tensor, Preprocessing]:
-    """What every pretraining does first: seed torch (the weights' start), make the run's
-    generator, hold out the validation drawings and fit the input normalisation on the rest.
+    """What every pretraining does first: check every class can keep a drawing for
+    training, seed torch (the weights' start), make the run's generator, hold out the
+    validation drawings and fit the input normalisation on the rest.
 
     Returns ``(generator, train_index, validation_index, preprocessing)``.
     """
+    if recipe.validation_per_class > 0:
+        split.require_images_per_class(
+            recipe.validation_per_class + 1,
+            f"holding out {recipe.validation_per_class} validation images per class "
+            "(validation_per_class, --validation-per-class) and training on at least one",
+        )
     torch.manual_seed(recipe.seed)
     generator = torch.Generator().manual_seed(recipe.seed)
     train_index, validation_index = train_validation_split(
@@ -148,8 +179,10 @@ class SplitTask:
         train_index: torch.Tensor,
         validation_index: torch.Tensor,
         preprocessing: Preprocessing,
+        device: str | torch.device | None = None,
     ) -> None:
         self.config = config
+        self.device = as_device(device)
         self.images, self.labels = split.images[train_index], split.labels[train_index]
         self.validation_images = split.images[validation_index]
         self.validation_labels = split.labels[validation_index]
@@ -162,9 +195,13 @@ class TrainingTask(Protocol):
     * ``description``: the progress bar's label;
     * ``steps_per_epoch``: how many batches an epoch has;
     * ``epoch_batches(generator)``: the batches of one epoch, in order, drawing any random
-      numbers from ``generator`` (so a seed fixes the whole run);
-    * ``loss(model, batch, generator)``: ``(loss, right, count)`` for one batch: the mean
-      loss to minimise (a 0-d tensor), how many of its ``count`` examples the model got right;
+      numbers from ``generator`` (so a seed fixes the whole run); a batch has a length and
+      can be sliced (an index tensor, :class:`~fewshot_utils.training.siamese.Pairs`);
+    * ``loss(model, batch, generator, part)``: ``(loss, right, count)`` for the examples
+      ``batch[part]``: their mean loss to minimise (a 0-d tensor on the model's device), how
+      many of those ``count`` examples the model got right. It draws the random numbers of
+      the *whole* batch from ``generator`` whatever ``part`` is, so that every process
+      draws the same (``part`` is ``slice(None)`` in one process);
     * ``validation_accuracy(model)``: % right on the held-out drawings (``nan`` if none).
     """
 
@@ -174,7 +211,7 @@ class TrainingTask(Protocol):
     def epoch_batches(self, generator: torch.Generator) -> Iterable[Any]: ...
 
     def loss(
-        self, model: nn.Module, batch: Any, generator: torch.Generator
+        self, model: nn.Module, batch: Any, generator: torch.Generator, part: slice
     ) -> tuple[torch.Tensor, int, int]: ...
 
     def validation_accuracy(self, model: nn.Module) -> float: ...
@@ -192,11 +229,22 @@ def train(
     """Train ``model`` on ``task`` for ``recipe.epochs`` epochs; return the history rows.
 
     AdamW (``recipe.lr``, ``recipe.weight_decay``) with a one-cycle schedule stepped after
-    every batch (``pct_start`` 0.15: 15% warm-up, then cosine decay). ``generator`` draws
-    every random number of the run (batch order, augmentation). ``after_epoch(model, row)``
-    (optional) is called after each epoch; a dict it returns is merged into the row.
-    ``loss_digits``: decimals of the loss on the progress bar.
+    every batch (``pct_start`` 0.15: 15% warm-up, then cosine decay). ``generator`` (on the
+    CPU) draws every random number of the run (batch order, augmentation); the model
+    trains where its weights are. ``after_epoch(model, row)`` (optional) is called after
+    each epoch; a dict it returns is merged into the row. ``loss_digits``: decimals of the
+    loss on the progress bar.
+
+    In a process group of ``W`` processes (``torchrun``), process ``r`` computes the part
+    :func:`~fewshot_utils.training.distributed.shard` of every batch, its loss weighted by
+    ``W · n_r / B`` so that ``DistributedDataParallel``'s average of the gradients is the
+    gradient of the whole batch's mean loss; BatchNorm uses the statistics of the whole
+    batch. Validation and ``after_epoch`` run on rank 0, whose history every process
+    returns; the progress bar is rank 0's.
     """
+    place = distributed.processes()
+    device = module_device(model)
+    trained = distributed.wrap(model, device) if place.world > 1 else model
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay
     )
@@ -208,37 +256,50 @@ def train(
     )
     history: list[dict] = []
     bar = tqdm(
-        total=recipe.epochs * task.steps_per_epoch, desc=task.description, disable=not progress
+        total=recipe.epochs * task.steps_per_epoch,
+        desc=task.description,
+        disable=not (progress and place.main),
     )
     for epoch in range(1, recipe.epochs + 1):
         start = time.perf_counter()
         model.train()
         total_loss, right, seen = 0.0, 0, 0
         for batch in task.epoch_batches(generator):
-            loss, batch_right, count = task.loss(model, batch, generator)
+            part = distributed.shard(len(batch), place) if place.world > 1 else slice(None)
+            loss, batch_right, count = task.loss(trained, batch, generator, part)
             optimiser.zero_grad(set_to_none=True)
-            loss.backward()
+            if place.world > 1:
+                # DDP averages over the W processes: W · n_r / B makes that the batch's mean.
+                (loss * (place.world * count / len(batch))).backward()
+            else:
+                loss.backward()
             optimiser.step()
             schedule.step()
-            total_loss += loss.item() * count
+            if count:  # a process's part of a short last batch can be empty
+                total_loss += loss.item() * count
             right += batch_right
             seen += count
             bar.update()
+        total_loss, right, seen = distributed.sum_over_processes([total_loss, right, seen], device)
         row = {
             "epoch": epoch,
             "loss": total_loss / seen,
             "train_accuracy": 100.0 * right / seen,
-            "validation_accuracy": task.validation_accuracy(model),
-            "lr": optimiser.param_groups[0]["lr"],
         }
-        row["seconds"] = time.perf_counter() - start
-        if after_epoch is not None:
-            row.update(after_epoch(model, row) or {})
+        if place.main:
+            row["validation_accuracy"] = task.validation_accuracy(model)
+            row["lr"] = optimiser.param_groups[0]["lr"]
+            row["seconds"] = time.perf_counter() - start
+            if after_epoch is not None:
+                row.update(after_epoch(model, row) or {})
+        row = distributed.from_main(row, device)
         history.append(row)
         bar.set_postfix(
             loss=f"{row['loss']:.{loss_digits}f}", val=f"{row['validation_accuracy']:.1f}%"
         )
     bar.close()
+    if place.world > 1:
+        distributed.plain_batchnorm(model)
     model.eval()
     release_freed_memory()  # the batches' activations, kept for reuse until now
     return history

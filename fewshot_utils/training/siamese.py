@@ -52,6 +52,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fewshot_utils.data.splits import FewShotSplit
+from fewshot_utils.devices import as_device, module_device
 from fewshot_utils.models.conv4 import Conv4, Preprocessing
 from fewshot_utils.training.loop import (
     SplitTask,
@@ -243,15 +244,17 @@ def pair_accuracy(
     """% of pairs whose "same" logit has the right sign (``z > 0`` iff same class).
 
     ``batch_size`` pairs (twice as many images) per forward pass; 128 keeps Conv4's
-    activations around 0.1 GB."""
+    activations around 0.1 GB. Each batch is moved to the model's device."""
     was_training = model.training
     model.eval()
+    device = module_device(model)
     correct = 0
     for start in range(0, len(pairs), batch_size):
         batch = pairs[start : start + batch_size]
-        a = preprocessing.to_input(images[batch.first])
-        b = preprocessing.to_input(images[batch.second])
-        correct += ((model(a, b) > 0).to(torch.float32) == batch.same).sum().item()
+        a = preprocessing.to_input(images[batch.first].to(device))
+        b = preprocessing.to_input(images[batch.second].to(device))
+        same = batch.same.to(device)
+        correct += ((model(a, b) > 0).to(torch.float32) == same).sum().item()
     model.train(was_training)
     return 100.0 * correct / max(len(pairs), 1)
 
@@ -260,7 +263,8 @@ class SiameseTask(SplitTask):
     """Siamese pretraining as a :class:`~fewshot_utils.training.loop.TrainingTask`: each
     epoch samples fresh pairs of the training drawings (``positive_fraction`` "same"),
     shuffled, in batches of ``batch_size`` pairs; both images of a pair are warped; binary
-    cross-entropy on "same"; accuracy is % of pairs whose logit has the right sign."""
+    cross-entropy on "same"; accuracy is % of pairs whose logit has the right sign. The
+    images stay on the CPU; each batch is moved to ``device``, the model's."""
 
     description = "Siamese pretraining"
 
@@ -288,12 +292,28 @@ class SiameseTask(SplitTask):
         for step in range(self.steps_per_epoch):
             yield pairs[step * size : (step + 1) * size]
 
-    def loss(self, model, batch: Pairs, generator: torch.Generator):
-        first = self.config.prepare(self.images[batch.first], self.preprocessing, generator)
-        second = self.config.prepare(self.images[batch.second], self.preprocessing, generator)
+    def loss(self, model, batch: Pairs, generator: torch.Generator, part: slice = slice(None)):
+        # Both images' warps are drawn for the whole batch, so every process draws the same.
+        config = self.config
+        theta_first = config.warps(self.images[batch.first], generator)
+        theta_second = config.warps(self.images[batch.second], generator)
+        batch = batch[part]
+        first = config.prepare(
+            self.images[batch.first],
+            self.preprocessing,
+            None if theta_first is None else theta_first[part],
+            self.device,
+        )
+        second = config.prepare(
+            self.images[batch.second],
+            self.preprocessing,
+            None if theta_second is None else theta_second[part],
+            self.device,
+        )
+        same = batch.same.to(self.device)
         logits = model(first, second)
-        loss = F.binary_cross_entropy_with_logits(logits, batch.same)
-        right = int(((logits > 0).to(torch.float32) == batch.same).sum().item())
+        loss = F.binary_cross_entropy_with_logits(logits, same)
+        right = int(((logits > 0).to(torch.float32) == same).sum().item())
         return loss, right, len(batch)
 
     def validation_accuracy(self, model) -> float:
@@ -309,6 +329,7 @@ def pretrain_siamese(
     config: SiameseConfig | None = None,
     progress: bool = True,
     after_epoch: Callable[[SiameseModel, dict], dict | None] | None = None,
+    device: str | torch.device | None = None,
 ) -> SiameseResult:
     """Siamese pretraining of Conv4 on pairs of the classes of ``split``.
 
@@ -318,12 +339,15 @@ def pretrain_siamese(
     (optional) may return a dict merged into the row. History rows, as in
     :func:`~fewshot_utils.training.supervised.pretrain`: ``epoch, loss, train_accuracy,
     validation_accuracy, lr, seconds``, where the accuracies are *pair* accuracies
-    (%, same/different right; 50% is chance).
+    (%, same/different right; 50% is chance). ``device``: as in
+    :func:`~fewshot_utils.training.supervised.pretrain`.
     """
     config = config or SiameseConfig()
+    device = as_device(device)
     generator, train_index, validation_index, preprocessing = start_run(split, config)
-    task = SiameseTask(split, config, train_index, validation_index, preprocessing)
-    model = SiameseModel(config.channels, config.head).to(memory_format=torch.channels_last)
+    task = SiameseTask(split, config, train_index, validation_index, preprocessing, device)
+    model = SiameseModel(config.channels, config.head)
+    model = model.to(device, memory_format=torch.channels_last)
     history = train(model, task, config, generator, progress, after_epoch, loss_digits=3)
     return SiameseResult(model=model, preprocessing=preprocessing, history=history, config=config)
 

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fewshot_utils.data.splits import FewShotSplit
+from fewshot_utils.devices import as_device, module_device
 from fewshot_utils.models.conv4 import Conv4, Preprocessing
 from fewshot_utils.training.loop import (
     SplitTask,
@@ -74,14 +75,17 @@ def accuracy(
     preprocessing: Preprocessing,
     batch_size: int = 128,
 ) -> float:
-    """Classification accuracy (%) of the pretraining model on ``uint8 [I, H, W]`` images."""
+    """Classification accuracy (%) of the pretraining model on ``uint8 [I, H, W]`` images
+    (anywhere: each batch is moved to the model's device)."""
     was_training = model.training
     model.eval()
+    device = module_device(model)
     correct = 0
     for start in range(0, len(images), batch_size):
-        x = preprocessing.to_input(images[start : start + batch_size])
+        x = preprocessing.to_input(images[start : start + batch_size].to(device))
         x = x.contiguous(memory_format=torch.channels_last)
-        correct += (model(x).argmax(1) == labels[start : start + batch_size]).sum().item()
+        right = model(x).argmax(1) == labels[start : start + batch_size].to(device)
+        correct += right.sum().item()
     model.train(was_training)
     return 100.0 * correct / max(len(images), 1)
 
@@ -89,7 +93,8 @@ def accuracy(
 class SupervisedTask(SplitTask):
     """Supervised pretraining as a :class:`~fewshot_utils.training.loop.TrainingTask`:
     batches of ``batch_size`` training images in a fresh random order each epoch, each
-    warped, and cross-entropy over the ``C`` base classes."""
+    warped, and cross-entropy over the ``C`` base classes. The images stay on the CPU;
+    each batch is moved to ``device``, the model's."""
 
     description = "pretraining"
 
@@ -103,9 +108,15 @@ class SupervisedTask(SplitTask):
         for step in range(self.steps_per_epoch):
             yield order[step * size : (step + 1) * size]
 
-    def loss(self, model, batch: torch.Tensor, generator: torch.Generator):
-        x = self.config.prepare(self.images[batch], self.preprocessing, generator)
-        y = self.labels[batch]
+    def loss(
+        self, model, batch: torch.Tensor, generator: torch.Generator, part: slice = slice(None)
+    ):
+        # The warps are drawn for the whole batch, so that every process draws the same.
+        theta = self.config.warps(self.images[batch], generator)
+        batch = batch[part]
+        theta = None if theta is None else theta[part]
+        x = self.config.prepare(self.images[batch], self.preprocessing, theta, self.device)
+        y = self.labels[batch].to(self.device)
         logits = model(x)
         loss = F.cross_entropy(logits, y, label_smoothing=self.config.label_smoothing)
         return loss, int((logits.argmax(1) == y).sum().item()), len(batch)
@@ -121,18 +132,23 @@ def pretrain(
     config: PretrainingConfig | None = None,
     progress: bool = True,
     after_epoch: Callable[[PretrainingModel, dict], dict | None] | None = None,
+    device: str | torch.device | None = None,
 ) -> PretrainingResult:
     """Supervised pretraining of Conv4 + linear head on the classes of ``split``.
 
     ``after_epoch(model, row)`` (optional) is called after each epoch with the
     history row; a dict it returns is merged into the row (e.g. a few-shot probe).
-    History rows: see :func:`fewshot_utils.training.loop.train`.
+    History rows: see :func:`fewshot_utils.training.loop.train`. ``device``: where to
+    train (default :func:`fewshot_utils.devices.default_device`); the weights start from
+    the seed on the CPU and are moved there, and the model stays there. Under ``torchrun``
+    each process trains on its part of every batch (:mod:`fewshot_utils.training.distributed`).
     """
     config = config or PretrainingConfig()
+    device = as_device(device)
     generator, train_index, validation_index, preprocessing = start_run(split, config)
     model = PretrainingModel(split.num_classes, config.channels)
-    model = model.to(memory_format=torch.channels_last)
-    task = SupervisedTask(split, config, train_index, validation_index, preprocessing)
+    model = model.to(device, memory_format=torch.channels_last)
+    task = SupervisedTask(split, config, train_index, validation_index, preprocessing, device)
     history = train(model, task, config, generator, progress, after_epoch)
     return PretrainingResult(
         model=model,

@@ -35,7 +35,7 @@ def curve_mean_and_ci(values: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     if values.dim() == 1:
         values = values.unsqueeze(1)
     mean, ci = mean_and_ci(values, dim=1)
-    return mean.numpy(), ci.numpy()
+    return mean.cpu().numpy(), ci.cpu().numpy()
 
 
 CURVE_PANELS = {
@@ -184,7 +184,7 @@ def predicted_class_histogram(
         label = f"{name}: top class {share[0]:.0f}%" if name else f"top class {share[0]:.0f}%"
         ax.bar(
             ranks + offset,
-            share.numpy(),
+            share.cpu().numpy(),
             width * 0.95,
             color=method_colour(name, i),
             label=label,
@@ -316,14 +316,14 @@ def fine_tuning_figure(state: dict) -> Figure:
     ranks = np.arange(1, ways + 1)
     right.bar(
         ranks - 0.2,
-        state["prototype_shares"].numpy(),
+        state["prototype_shares"].cpu().numpy(),
         0.4,
         color=PROTOTYPE_COLOUR,
         label="prototype classifier",
     )
     right.bar(
         ranks + 0.2,
-        state["shares"].numpy(),
+        state["shares"].cpu().numpy(),
         0.4,
         color=tuned_colour,
         label=f"fine-tuned: top class {state['top_share']:.0f}%",

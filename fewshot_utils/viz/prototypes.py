@@ -74,7 +74,7 @@ def episode_explorer_figure(state: dict, images: torch.Tensor) -> Figure:
     colours[state["true"]] = RIGHT
     if not state["correct"]:
         colours[state["predicted"]] = WRONG
-    probabilities = state["probabilities"].numpy()
+    probabilities = state["probabilities"].cpu().numpy()
     bars = ax.barh(centres, probabilities, height=0.7 * size, color=colours)
     labels = [
         f"{p:.2f} (cos {c:.2f})"
@@ -130,8 +130,8 @@ def accuracy_sweep_figure(sweep: AccuracySweep) -> Figure:
     for s, shots in enumerate(sweep.shots):
         ax.errorbar(
             sweep.ways,
-            sweep.accuracy[s].numpy(),
-            yerr=sweep.ci95[s].numpy(),
+            sweep.accuracy[s].cpu().numpy(),
+            yerr=sweep.ci95[s].cpu().numpy(),
             marker="o",
             capsize=4,
             label=f"{shots}-shot",

@@ -44,14 +44,14 @@ def norm_spread_figure(
     fig = new_figure(figsize=(12, 3.4), layout="constrained")
     grid = fig.add_gridspec(1, 3, width_ratios=[1, 1, 1.25])
     ax = fig.add_subplot(grid[0])
-    ax.hist(norms.numpy(), bins=50, color="tab:blue")
+    ax.hist(norms.cpu().numpy(), bins=50, color="tab:blue")
     ax.set_xlabel("feature length |f(x)|")
     ax.set_ylabel("drawings")
     ratio = float(norms.quantile(0.95) / norms.quantile(0.05))
     ax.set_title(f"lengths vary: 95th / 5th percentile = {ratio:.1f}x", fontsize=10)
 
     ax = fig.add_subplot(grid[1])
-    ax.scatter(amount[subset].numpy(), norms[subset].numpy(), s=3, alpha=0.4)
+    ax.scatter(amount[subset].cpu().numpy(), norms[subset].cpu().numpy(), s=3, alpha=0.4)
     ax.set_xlabel("ink (mean brightness of the image)")
     ax.set_ylabel("|f(x)|")
     ax.set_title(f"correlation with ink: {correlation(amount, norms):+.2f}", fontsize=10)
@@ -86,7 +86,7 @@ def similarity_matrices_figure(
     show_image(fig.add_subplot(grid[0]), mosaic(images[indices]), "the drawings (one class a row)")
     for column, (title, matrix) in enumerate(matrices, start=1):
         ax = fig.add_subplot(grid[column])
-        shown = ax.imshow(matrix.numpy(), cmap="viridis", interpolation="nearest")
+        shown = ax.imshow(matrix.cpu().numpy(), cmap="viridis", interpolation="nearest")
         fig.colorbar(shown, ax=ax, shrink=0.85)
         for boundary in range(1, classes):
             ax.axhline(boundary * drawings - 0.5, color="white", linewidth=1)
@@ -159,7 +159,7 @@ def cosine_demo_figure(state: dict) -> Figure:
         (-width / 2, "p_cosine", f"softmax({state['scale']:g} · cos(a, $m_n$))", "tab:blue"),
         (width / 2, "p_inner", "softmax(a·$m_n$)  (raw inner product)", "tab:purple"),
     ):
-        values = state[key].numpy()
+        values = state[key].cpu().numpy()
         bars = right.bar(positions + offset, values, width, label=label, color=color)
         right.bar_label(bars, fmt="%.2f", fontsize=8)
     right.set_xticks(positions, [f"$m_{n}$" for n in range(1, count + 1)])

@@ -114,7 +114,7 @@ def mosaic(images: torch.Tensor, pad: int = 2) -> np.ndarray:
     for r in range(rows):
         for c in range(cols):
             top, left = pad + r * (height + pad), pad + c * (width + pad)
-            canvas[top : top + height, left : left + width] = images[r, c].numpy()
+            canvas[top : top + height, left : left + width] = images[r, c].cpu().numpy()
     return canvas
 
 

@@ -56,7 +56,7 @@ def explore_episode(
         "probabilities": probabilities[query],
         "predicted": int(predicted[query]),
         "correct": bool(predicted[query] == query),
-        "episode_correct": int((predicted == torch.arange(ways)).sum()),
+        "episode_correct": int((predicted == torch.arange(ways, device=predicted.device)).sum()),
     }
 
 
