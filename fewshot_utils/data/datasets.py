@@ -15,6 +15,7 @@ from pathlib import Path
 from fewshot_utils.data.omniglot import OmniglotUnavailable, load_omniglot_split
 from fewshot_utils.data.splits import SPLITS, FewShotSplit
 from fewshot_utils.paths import data_root
+from fewshot_utils.validation import check
 
 DATASETS = ("auto", "omniglot", "glyphs")
 
@@ -64,17 +65,18 @@ def load_dataset(
     ``auto`` takes Omniglot when it can be had, else Glyphs, printing one line
     that says why and how to get Omniglot. ``omniglot`` raises
     :class:`~fewshot_utils.data.omniglot.OmniglotUnavailable` instead of falling
-    back. ``root``: where data lives (default :func:`fewshot_utils.paths.data_root`);
-    ``seed`` is Glyphs' seed.
+    back, and so does ``auto`` when ``zips`` are given (you asked for them). ``root``: where
+    data lives (default :func:`fewshot_utils.paths.data_root`); ``seed`` is Glyphs' seed.
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}")
+    image_size, seed = check("image_size", image_size), check("seed", seed)
     root = Path(root) if root is not None else data_root()
     if name in ("auto", "omniglot"):
         try:
             return load_omniglot(root, image_size, zips, download, progress)
         except OmniglotUnavailable as error:
-            if name == "omniglot":
+            if name == "omniglot" or zips:  # zips you named are never swapped for Glyphs
                 raise
             print(f"Using the offline Glyphs dataset: {error}")
     from fewshot_utils.data.glyphs import load_glyphs
