@@ -32,6 +32,7 @@ from fewshot_utils.models.checkpoints import find_backbone
 from fewshot_utils.models.conv4 import embed
 from fewshot_utils.models.features import split_features
 from fewshot_utils.paths import own_checkpoint
+from fewshot_utils.validation import check
 
 __all__ = ["embed", "find_backbone", "load_dataset", "own_checkpoint", "setup", "split_features"]
 
@@ -43,10 +44,12 @@ def setup(seed: int = 0, threads: int | None = None) -> None:
     is faster for the small fine-tuning loops and on a shared machine (see the
     README). Inside Jupyter it also turns on inline figures. Prints nothing.
     """
+    seed = check("seed", seed)
+    threads = min(2, os.cpu_count() or 1) if threads is None else check("threads", threads)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    torch.set_num_threads(threads or min(2, os.cpu_count() or 1))
+    torch.set_num_threads(threads)
     import matplotlib.pyplot as plt
 
     plt.rcParams.update({"figure.dpi": 90, "axes.grid": False, "image.cmap": "gray"})

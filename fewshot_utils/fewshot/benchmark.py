@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import torch
 
-from fewshot_utils.fewshot.episodes import sample_episodes
+from fewshot_utils.fewshot.episodes import check_episodes, sample_episodes
 from fewshot_utils.fewshot.evaluation import evaluate, paired_difference
 from fewshot_utils.fewshot.methods import METHODS, REFERENCE, resolve_method
+from fewshot_utils.models.features import check_features
+from fewshot_utils.validation import check
 
 SETTINGS = ((5, 1), (5, 5), (20, 1), (20, 5))
 ROW_KEYS = ("method", "ways", "shots", "episodes", "accuracy", "ci95", "seconds")
@@ -41,8 +43,15 @@ def run_benchmark(
     and interval in %) and ``paired_vs_prototype, paired_ci95``: the mean paired
     difference to the prototype classifier on the same episodes and its 95% interval, in
     points (``None`` when the prototype classifier is not among ``methods``; 0 for itself).
+    Every setting and method is checked before the first is evaluated (:func:`check_settings`).
     """
     methods = tuple(METHODS) if methods is None else tuple(methods)
+    settings = check_settings(features, labels, settings, queries, episodes)
+    if not methods:
+        raise ValueError("methods is empty: give at least one method, or None for all of them")
+    for method in methods:
+        resolve_method(method)  # an unknown one fails now, not after the first settings
+    seed = check("seed", seed)
     rows = []
     for ways, shots in settings:
         sampled = sample_episodes(labels, ways, shots, queries, episodes, seed=seed)
@@ -62,6 +71,27 @@ def run_benchmark(
                 row["paired_ci95"] = 0.0 if result is baseline else difference.ci95
             rows.append(row)
     return rows
+
+
+def check_settings(features, labels, settings, queries: int, episodes: int) -> list:
+    """Check every ``(ways, shots)`` setting against the split before any is evaluated:
+    the benchmark's numbers (:func:`~fewshot_utils.fewshot.episodes.check_episodes`) and
+    ``features [I, d]`` (when given) with one row per label. Returns the settings as a list."""
+    if features is not None:
+        check_features(features)
+    if features is not None and len(features) != len(labels):
+        raise ValueError(
+            f"features has {len(features)} rows but labels has {len(labels)}: pass the "
+            "features and labels of the same split"
+        )
+    settings = list(settings)
+    if not settings:
+        raise ValueError("settings is empty: give (ways, shots) pairs such as [(5, 1), (5, 5)]")
+    for setting in settings:
+        if not isinstance(setting, (tuple, list)) or len(setting) != 2:
+            raise ValueError(f"a setting is (ways, shots), e.g. (5, 1), got {setting!r}")
+        check_episodes(labels, *setting, queries, episodes)
+    return settings
 
 
 # ----------------------------------------------------------------------------

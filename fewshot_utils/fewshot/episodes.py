@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
+from fewshot_utils.validation import check
+
 
 @dataclass(frozen=True)
 class Episodes:
@@ -67,33 +69,27 @@ def _position_labels(index: torch.Tensor) -> torch.Tensor:
     return torch.arange(ways).view(1, ways, 1).expand(num_episodes, ways, per_class)
 
 
-def sample_episodes(
-    labels: torch.Tensor,
-    ways: int,
-    shots: int,
-    queries: int = 15,
-    episodes: int = 1000,
-    seed: int = 0,
-) -> Episodes:
-    """Sample ``episodes`` seeded N-way K-shot episodes with ``queries`` queries per class.
+def check_episodes(
+    labels: torch.Tensor, ways: int, shots: int, queries: int = 15, episodes: int = 1
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Check that a split with ``labels`` (``int64 [I]``) can give ``episodes`` N-way K-shot
+    episodes with ``queries`` queries per class, before any work starts.
 
-    ``labels``: ``int64 [I]``, the class of each image of a split. Each episode
-    draws ``ways`` distinct classes, then ``shots + queries`` distinct images of
-    each class (support first, queries after). The same ``seed`` always gives
-    the same episodes, whatever else has used the random generator.
-
-    Raises ``ValueError`` naming the numbers when the split cannot provide them:
-    more ways than classes, or ``shots + queries`` more than a class's images.
+    Returns ``(labels int64 [I], counts [C] images per class, eligible)``, the classes with
+    at least ``shots + queries`` images. Raises ``ValueError`` naming the numbers: a
+    number that is not a whole number in range (:data:`fewshot_utils.validation.RULES`),
+    more ways than classes, or ``shots + queries`` more than the classes' images.
     """
-    for name, value, least in (
-        ("ways", ways, 2),
-        ("shots", shots, 1),
-        ("queries", queries, 1),
-        ("episodes", episodes, 1),
-    ):
-        if int(value) != value or value < least:
-            raise ValueError(f"{name} must be a whole number >= {least}, got {value}")
-    labels = torch.as_tensor(labels, dtype=torch.long)
+    ways, shots = check("ways", ways), check("shots", shots)
+    queries, episodes = check("queries", queries), check("episodes", episodes)
+    if not torch.is_tensor(labels):
+        labels = torch.as_tensor(labels)
+    if labels.dim() != 1 or not len(labels) or labels.is_floating_point() or labels.min() < 0:
+        raise ValueError(
+            f"labels must be the class numbers 0, 1, ... of a split's images, one whole number "
+            f"per image ([I]), got {labels.dtype} of shape {tuple(labels.shape)}: pass split.labels"
+        )
+    labels = labels.long()
     counts = torch.bincount(labels)
     present = torch.nonzero(counts).flatten()
     if ways > len(present):
@@ -110,6 +106,31 @@ def sample_episodes(
             f"but only {len(eligible)} classes have that many (the smallest has "
             f"{smallest}); ask for shots + queries <= {smallest} or fewer ways"
         )
+    return labels, counts, eligible
+
+
+def sample_episodes(
+    labels: torch.Tensor,
+    ways: int,
+    shots: int,
+    queries: int = 15,
+    episodes: int = 1000,
+    seed: int = 0,
+) -> Episodes:
+    """Sample ``episodes`` seeded N-way K-shot episodes with ``queries`` queries per class.
+
+    ``labels``: ``int64 [I]``, the class of each image of a split. Each episode
+    draws ``ways`` distinct classes, then ``shots + queries`` distinct images of
+    each class (support first, queries after). The same ``seed`` always gives
+    the same episodes, whatever else has used the random generator.
+
+    Raises ``ValueError`` naming the numbers when they are out of range or the split
+    cannot provide them (:func:`check_episodes`).
+    """
+    labels, counts, eligible = check_episodes(labels, ways, shots, queries, episodes)
+    ways, shots, queries = int(ways), int(shots), int(queries)
+    episodes, seed = int(episodes), check("seed", seed)
+    per_class = shots + queries
 
     generator = torch.Generator().manual_seed(seed)
     # Images of each class, grouped: order[start[c] : start[c] + counts[c]].

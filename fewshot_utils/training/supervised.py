@@ -26,7 +26,9 @@ from fewshot_utils.data.splits import FewShotSplit
 from fewshot_utils.models.checkpoints import save_checkpoint
 from fewshot_utils.models.conv4 import Conv4, Preprocessing, fit_preprocessing
 from fewshot_utils.training.augmentation import random_affine
+from fewshot_utils.training.checks import check_recipe
 from fewshot_utils.training.loop import TrainingRecipe, train, train_validation_split
+from fewshot_utils.validation import Rule, check, check_number
 
 
 class PretrainingModel(nn.Module):
@@ -54,6 +56,15 @@ class PretrainingConfig(TrainingRecipe):
 
     batch_size: int = 128
     label_smoothing: float = 0.0
+
+    def __post_init__(self) -> None:
+        """Check every field when the config is made (:mod:`~fewshot_utils.training.checks`)."""
+        getattr(super(), "__post_init__", lambda: None)()
+        check_recipe(self)
+        self.batch_size = check("batch_size", self.batch_size)
+        self.label_smoothing = check_number(
+            self.label_smoothing, "label_smoothing", Rule(least=0, most=0.99, hint="0 is off")
+        )
 
 
 @dataclass
