@@ -2,6 +2,10 @@
 
 import sys
 
-from fewshot_utils.cli import main
+try:
+    from fewshot_utils.cli import main
+except KeyboardInterrupt:  # Ctrl-C while torch loads: nothing has started
+    print("\ninterrupted: nothing written", file=sys.stderr)
+    sys.exit(130)
 
 sys.exit(main())

@@ -12,7 +12,9 @@ import dataclasses
 import json
 from pathlib import Path
 
+from fewshot_utils.cli.checks import number, setting
 from fewshot_utils.data.datasets import DATASETS
+from fewshot_utils.storage import write_text_atomically
 
 TRICK_SWITCHES = ("init", "entropy_weight", "classifier", "scale", "learn_scale", "steps", "lr")
 
@@ -61,7 +63,10 @@ def add_common_arguments(parser: argparse.ArgumentParser, data: bool = True) -> 
     if data:
         add_dataset_arguments(parser)
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch threads (default: torch's choice)"
+        "--threads",
+        type=number("threads"),
+        default=None,
+        help="torch threads (default: torch's choice)",
     )
     parser.add_argument(
         "--json", type=Path, default=None, metavar="OUT", help="also write the results as JSON"
@@ -86,7 +91,7 @@ def add_method_arguments(parser: argparse.ArgumentParser, default: str = "protot
     )
     tricks.add_argument(
         "--entropy-weight",
-        type=float,
+        type=number("entropy_weight"),
         default=None,
         metavar="LAMBDA",
         help="λ, the weight of the query entropy (0: off)",
@@ -95,13 +100,15 @@ def add_method_arguments(parser: argparse.ArgumentParser, default: str = "protot
         "--classifier", choices=["linear", "cosine"], default=None, help="the classifier's head"
     )
     tricks.add_argument(
-        "--scale", type=float, default=None, help="s, the cosine classifier's scale"
+        "--scale", type=number("scale"), default=None, help="s, the cosine classifier's scale"
     )
     tricks.add_argument(
         "--learn-scale", action="store_true", default=None, help="learn s (cosine head only)"
     )
-    tricks.add_argument("--steps", type=int, default=None, help="Adam steps on the support set")
-    tricks.add_argument("--lr", type=float, default=None, help="Adam's learning rate")
+    tricks.add_argument(
+        "--steps", type=number("steps"), default=None, help="Adam steps on the support set"
+    )
+    tricks.add_argument("--lr", type=number("lr"), default=None, help="Adam's learning rate")
 
 
 def method_from_arguments(args: argparse.Namespace):
@@ -138,20 +145,12 @@ def backbone_from_arguments(args: argparse.Namespace):
 
 
 def write_json(path: Path | None, data) -> None:
+    """Write ``data`` as JSON to ``path`` (if given), whole or not at all."""
     if path is None:
         return
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_text_atomically(json.dumps(data, indent=2, ensure_ascii=False) + "\n", path)
     print(f"wrote {path}")
 
 
-def parse_setting(text: str) -> tuple[int, int]:
-    """``"5x1"`` -> ``(5, 1)``: ways and shots."""
-    try:
-        ways, shots = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"setting {text!r} is not WAYSxSHOTS, e.g. 5x1 or 20x5"
-        ) from None
-    return ways, shots
+#: ``"5x1"`` -> ``(5, 1)``: ways and shots, each checked (see :mod:`fewshot_utils.cli.checks`).
+parse_setting = setting

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from fewshot_utils.cli.arguments import add_dataset_arguments, dataset_from_arguments
+from fewshot_utils.cli.checks import number
 from fewshot_utils.paths import own_checkpoint, shown
 
 
@@ -20,12 +21,14 @@ def run_data(args: argparse.Namespace) -> int:
 
 
 def run_pretrain(args: argparse.Namespace) -> int:
+    """Pretrain and write ``--out``; every argument was checked before this starts
+    (:mod:`fewshot_utils.cli.checks`), so a doomed run fails at once, not after training."""
     from fewshot_utils.training.supervised import PretrainingConfig, pretrain
 
-    dataset = dataset_from_arguments(args)
     config = PretrainingConfig(
         epochs=args.epochs, seed=args.seed, batch_size=args.batch_size, lr=args.lr
     )
+    dataset = dataset_from_arguments(args)
     start = time.perf_counter()
     result = pretrain(dataset.background, config, progress=True)
     seconds = time.perf_counter() - start
@@ -57,20 +60,26 @@ def add_subcommands(commands) -> None:
     add_dataset_arguments(pretrain)
     defaults = PretrainingConfig()
     pretrain.add_argument(
-        "--epochs", type=int, default=defaults.epochs, help=f"default: {defaults.epochs}"
+        "--epochs",
+        type=number("epochs"),
+        default=defaults.epochs,
+        help=f"default: {defaults.epochs}",
     )
     pretrain.add_argument(
-        "--seed", type=int, default=defaults.seed, help="seeds weights, split and batches"
+        "--seed",
+        type=number("seed"),
+        default=defaults.seed,
+        help="seeds weights, split and batches",
     )
     pretrain.add_argument(
         "--batch-size",
-        type=int,
+        type=number("batch_size"),
         default=defaults.batch_size,
         help=f"default: {defaults.batch_size}",
     )
     pretrain.add_argument(
         "--lr",
-        type=float,
+        type=number("lr"),
         default=defaults.lr,
         help=f"AdamW's peak learning rate ({defaults.lr:g})",
     )

@@ -27,22 +27,26 @@ from fewshot_utils.cli.arguments import (
     set_threads,
     write_json,
 )
+from fewshot_utils.cli.checks import number
 
 
-def _evaluation_features(args: argparse.Namespace, pretrained):
-    """Load the dataset and embed its evaluation split once: ``(features [I, d], labels [I])``."""
-    from fewshot_utils.models.conv4 import embed
-
+def _evaluation_split(args: argparse.Namespace, pretrained):
+    """Load the dataset the arguments name: its evaluation split (no embedding yet)."""
     dataset = dataset_from_arguments(args, image_size=pretrained.preprocessing.image_size)
     trained_on = pretrained.meta.get("dataset")
     if trained_on and trained_on != dataset.name:
         print(
             f"note: the backbone was pretrained on {trained_on}, evaluated here on {dataset.name}"
         )
-    split = dataset.evaluation
-    print(split.describe())
-    features = embed(pretrained.backbone, split.images, pretrained.preprocessing, progress=True)
-    return features, split.labels
+    print(dataset.evaluation.describe())
+    return dataset.evaluation
+
+
+def _features(pretrained, split):
+    """Embed the split once: ``features [I, d]``."""
+    from fewshot_utils.models.conv4 import embed
+
+    return embed(pretrained.backbone, split.images, pretrained.preprocessing, progress=True)
 
 
 # ----------------------------------------------------------------------------
@@ -51,15 +55,17 @@ def _evaluation_features(args: argparse.Namespace, pretrained):
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from fewshot_utils.fewshot.episodes import sample_episodes
+    from fewshot_utils.fewshot.episodes import check_episodes, sample_episodes
     from fewshot_utils.fewshot.evaluation import evaluate
 
     set_threads(args)
     method = method_from_arguments(args)  # errors before the slow part
     pretrained = backbone_from_arguments(args)
-    features, labels = _evaluation_features(args, pretrained)
+    split = _evaluation_split(args, pretrained)
+    check_episodes(split.labels, args.ways, args.shots, args.queries, args.episodes)
+    features = _features(pretrained, split)
     episodes = sample_episodes(
-        labels, args.ways, args.shots, args.queries, args.episodes, args.seed
+        split.labels, args.ways, args.shots, args.queries, args.episodes, args.seed
     )
     result = evaluate(features, episodes, method, seed=args.seed, progress=True)
     print(f"{result.method}, {result.ways}-way {result.shots}-shot, {result.episodes} episodes:")
@@ -69,16 +75,19 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_benchmark_command(args: argparse.Namespace) -> int:
-    from fewshot_utils.fewshot.benchmark import run_benchmark
+    from fewshot_utils.fewshot.benchmark import check_settings, run_benchmark
+    from fewshot_utils.storage import write_text_atomically
     from fewshot_utils.viz.tables import benchmark_table
 
     set_threads(args)
     pretrained = backbone_from_arguments(args)
-    features, labels = _evaluation_features(args, pretrained)
+    split = _evaluation_split(args, pretrained)
+    check_settings(None, split.labels, args.settings, args.queries, args.episodes)
+    features = _features(pretrained, split)
     start = time.perf_counter()
     rows = run_benchmark(
         features,
-        labels,
+        split.labels,
         episodes=args.episodes,
         settings=args.settings,
         methods=args.methods,
@@ -92,12 +101,11 @@ def run_benchmark_command(args: argparse.Namespace) -> int:
     print(f"benchmark done in {time.perf_counter() - start:.0f} s")
     write_json(args.json, rows)
     if args.markdown is not None:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(
+        write_text_atomically(
             table
             + "\nPaired difference to the prototype classifier (points):\n\n"
             + benchmark_table(rows, paired=True),
-            encoding="utf-8",
+            args.markdown,
         )
         print(f"wrote {args.markdown}")
     return 0
@@ -126,11 +134,11 @@ def add_subcommands(subparsers) -> None:
         "evaluate", help="accuracy ± 95%% CI of one method over N-way K-shot episodes"
     )
     add_common_arguments(evaluate)
-    evaluate.add_argument("--ways", type=int, default=5)
-    evaluate.add_argument("--shots", type=int, default=1)
-    evaluate.add_argument("--queries", type=int, default=15, help="queries per class")
-    evaluate.add_argument("--episodes", type=int, default=1000)
-    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--ways", type=number("ways"), default=5)
+    evaluate.add_argument("--shots", type=number("shots"), default=1)
+    evaluate.add_argument("--queries", type=number("queries"), default=15, help="queries per class")
+    evaluate.add_argument("--episodes", type=number("episodes"), default=1000)
+    evaluate.add_argument("--seed", type=number("seed"), default=0)
     add_method_arguments(evaluate)
     evaluate.set_defaults(run=run_evaluate)
 
@@ -138,9 +146,11 @@ def add_subcommands(subparsers) -> None:
         "benchmark", help="every method in every setting on the same episodes"
     )
     add_common_arguments(benchmark)
-    benchmark.add_argument("--episodes", type=int, default=1000)
-    benchmark.add_argument("--queries", type=int, default=15, help="queries per class")
-    benchmark.add_argument("--seed", type=int, default=0)
+    benchmark.add_argument("--episodes", type=number("episodes"), default=1000)
+    benchmark.add_argument(
+        "--queries", type=number("queries"), default=15, help="queries per class"
+    )
+    benchmark.add_argument("--seed", type=number("seed"), default=0)
     benchmark.add_argument(
         "--settings",
         nargs="+",
@@ -165,6 +175,6 @@ def add_subcommands(subparsers) -> None:
         "--support", type=Path, required=True, help="folder with one sub-folder of images per class"
     )
     predict.add_argument("--query", type=Path, nargs="+", required=True, metavar="FILE")
-    predict.add_argument("--seed", type=int, default=0)
+    predict.add_argument("--seed", type=number("seed"), default=0)
     add_method_arguments(predict)
     predict.set_defaults(run=run_predict)
