@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         before = checks.output_states(args)
         return args.run(args)
     except KeyboardInterrupt:
-        print("\n" + checks.interrupted(args, before), file=sys.stderr)
+        checks.close_progress_bars()
+        print(checks.interrupted(args, before), file=sys.stderr)
         return 130
     except (OmniglotUnavailable, ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -171,6 +171,15 @@ def output_states(args: argparse.Namespace) -> dict[Path, object]:
     return {Path(path): _state(Path(path)) for path in paths if path is not None}
 
 
+def close_progress_bars() -> None:
+    """Close the progress bars an interrupted loop left open, so that they print their last
+    state now, not after the line saying what was kept."""
+    from tqdm import tqdm
+
+    for bar in list(getattr(tqdm, "_instances", ())):
+        bar.close()
+
+
 def interrupted(args: argparse.Namespace | None, before: dict[Path, object]) -> str:
     """The line an interrupted command ends with: what it wrote and what it left unchanged."""
     if args is None or args.command in ("data", "student-copies"):
