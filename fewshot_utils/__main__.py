@@ -1,5 +1,6 @@
 """``python -m fewshot_utils``: the course's command line (see :mod:`fewshot_utils.cli`)."""
 
+import signal
 import sys
 
 try:
@@ -8,4 +9,7 @@ except KeyboardInterrupt:  # Ctrl-C while torch loads: nothing has started
     print("\ninterrupted: nothing written", file=sys.stderr)
     sys.exit(130)
 
-sys.exit(main())
+code = main()
+# The work is over: a second Ctrl-C while Python tidies up would only print a traceback.
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+sys.exit(code)

@@ -57,8 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         before = checks.output_states(args)
         return args.run(args)
     except KeyboardInterrupt:
-        checks.close_progress_bars()
-        print(checks.interrupted(args, before), file=sys.stderr)
+        with checks.ctrl_c_ignored():  # pressing it again must not break the last line
+            checks.close_progress_bars()
+            print(checks.interrupted(args, before), file=sys.stderr)
         return 130
     except (OmniglotUnavailable, ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -17,7 +17,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 from pathlib import Path
 
 from fewshot_utils.paths import SHIPPED_CHECKPOINT, own_checkpoint, shown
@@ -169,6 +171,20 @@ def output_states(args: argparse.Namespace) -> dict[Path, object]:
     """The command's output files and their state now (``None``: no file yet)."""
     paths = [getattr(args, name, None) for name in OUTPUTS.get(args.command, ())]
     return {Path(path): _state(Path(path)) for path in paths if path is not None}
+
+
+@contextlib.contextmanager
+def ctrl_c_ignored():
+    """Ignore Ctrl-C (SIGINT) inside the block, where it can be (the main thread)."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: signals are not ours to change
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def close_progress_bars() -> None:
