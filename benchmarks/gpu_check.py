@@ -44,7 +44,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone
 from fewshot_utils.cli.arguments import parse_setting  # noqa: E402
 from fewshot_utils.data.datasets import load_dataset  # noqa: E402
 from fewshot_utils.devices import choose_device, describe_device  # noqa: E402
-from fewshot_utils.fewshot.benchmark import run_benchmark  # noqa: E402
+from fewshot_utils.fewshot.benchmark import (  # noqa: E402
+    SETTINGS,
+    Setting,
+    run_benchmark,  # noqa: E402
+)
 from fewshot_utils.fewshot.episodes import sample_episodes  # noqa: E402
 from fewshot_utils.fewshot.evaluation import evaluate  # noqa: E402
 from fewshot_utils.fewshot.methods import METHOD_KEYS  # noqa: E402
@@ -63,7 +67,8 @@ def synchronise(device: torch.device) -> None:
 
 def on_device(device: torch.device, dataset, args) -> dict:
     """Benchmark and pretraining figures of one device."""
-    figures = {"device": describe_device(device), "probe_setting": list(args.settings[0])}
+    first = Setting.of(args.settings[0])
+    figures = {"device": describe_device(device), "probe_setting": [first.ways, first.shots]}
     pretrained = find_backbone(args.checkpoint, device=device)
     split = dataset.evaluation
     start = time.perf_counter()
@@ -94,7 +99,7 @@ def on_device(device: torch.device, dataset, args) -> dict:
         "validation_accuracy": last["validation_accuracy"],
     }
     features = embed(result.backbone, split.images, result.preprocessing)
-    ways, shots = args.settings[0]
+    ways, shots = Setting.of(args.settings[0]).ways, Setting.of(args.settings[0]).shots
     episodes = sample_episodes(split.labels, ways, shots, args.queries, args.episodes, seed=0)
     probe = evaluate(features, episodes, "prototype")
     figures["pretraining"]["probe"] = [probe.accuracy, probe.ci95]
@@ -146,9 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=None, help="where data lives")
     parser.add_argument("--episodes", type=int, default=1000)
     parser.add_argument("--queries", type=int, default=15, help="queries per class")
-    parser.add_argument(
-        "--settings", nargs="+", type=parse_setting, default=[(5, 1), (5, 5), (20, 1), (20, 5)]
-    )
+    parser.add_argument("--settings", nargs="+", type=parse_setting, default=list(SETTINGS))
     parser.add_argument("--methods", nargs="+", choices=list(METHOD_KEYS), default=None)
     parser.add_argument("--epochs", type=int, default=1, help="pretraining epochs (default 1)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads on the CPU")

@@ -37,6 +37,7 @@ from fewshot_utils.models.checkpoints import find_backbone
 from fewshot_utils.models.conv4 import embed
 from fewshot_utils.models.features import split_features
 from fewshot_utils.paths import own_checkpoint
+from fewshot_utils.validation import check
 
 __all__ = ["embed", "find_backbone", "load_dataset", "own_checkpoint", "setup", "split_features"]
 
@@ -52,10 +53,12 @@ def setup(seed: int = 0, threads: int | None = None, device: str = "auto") -> to
     inline figures. On a CPU it prints nothing (so the notebooks read the same as
     before); on a GPU or MPS it prints one line saying which.
     """
+    seed = check("seed", seed)
+    threads = min(2, os.cpu_count() or 1) if threads is None else check("threads", threads)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    torch.set_num_threads(threads or min(2, os.cpu_count() or 1))
+    torch.set_num_threads(threads)
     chosen = set_default_device(choose_device(device, announce=False))
     if chosen.type != "cpu":
         print(f"Device: {describe_device(chosen)}")

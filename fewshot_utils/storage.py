@@ -16,19 +16,21 @@ from pathlib import Path
 
 import torch
 
+from fewshot_utils.validation import check_output_file
+
 
 class CorruptFileError(ValueError):
     """A file exists but is not a readable file of the expected kind."""
 
 
-def save_atomically(obj, path: str | os.PathLike) -> Path:
-    """``torch.save(obj, path)`` via a temporary file and an atomic rename."""
-    path = Path(path)
+def _write_atomically(path: str | os.PathLike, write) -> Path:
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it over ``path``."""
+    path = check_output_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as file:
-            torch.save(obj, file)
+            write(file)
             file.flush()
             os.fsync(file.fileno())
         umask = os.umask(0)
@@ -41,33 +43,71 @@ def save_atomically(obj, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_tensors(path: str | os.PathLike, kind: str, required: tuple[str, ...] = ()) -> dict:
+def save_atomically(obj, path: str | os.PathLike) -> Path:
+    """``torch.save(obj, path)`` via a temporary file and an atomic rename.
+
+    Raises :class:`~fewshot_utils.validation.InputError` before writing anything when
+    ``path`` cannot be written (a folder, under a file, no permission)."""
+    return _write_atomically(path, lambda file: torch.save(obj, file))
+
+
+def write_text_atomically(text: str, path: str | os.PathLike) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` via a temporary file and an atomic rename."""
+    return _write_atomically(path, lambda file: file.write(text.encode("utf-8")))
+
+
+def _described(state) -> str:
+    """What a loaded file holds, in a learner's words (for an error message)."""
+    if isinstance(state, dict) and "kind" in state:
+        return f"a {state['kind']!r} file"
+    if isinstance(state, dict) and state and all(torch.is_tensor(v) for v in state.values()):
+        return "a plain PyTorch state_dict (weights only, no preprocessing or history)"
+    if isinstance(state, dict):
+        keys = ", ".join(repr(key) for key in list(state)[:4])
+        return f"a dict of {keys}{', ...' if len(state) > 4 else ''}" if state else "an empty dict"
+    return f"a {type(state).__name__}"
+
+
+def load_tensors(
+    path: str | os.PathLike, kind: str, required: tuple[str, ...] = (), hint: str = ""
+) -> dict:
     """Load a dict saved by :func:`save_atomically` with ``weights_only=True``.
 
-    ``kind`` names what the file should be (e.g. ``"checkpoint"``) and must equal
-    the file's ``"kind"`` entry; ``required`` lists keys that must be present.
-    Raises ``FileNotFoundError`` or :class:`CorruptFileError` with a message
-    saying what is wrong and what to do.
+    ``kind`` names what the file should be (e.g. ``"fewshot-checkpoint"``) and must
+    equal the file's ``"kind"`` entry; ``required`` lists keys that must be present;
+    ``hint`` is added to a missing file's message (how to get one). Raises
+    ``FileNotFoundError`` (no such file) or :class:`CorruptFileError` (a folder, an
+    empty, damaged, cut-short or foreign file) with a message saying what to do.
     """
     path = Path(path)
+    hint = f"; {hint}" if hint else ""
+    if path.is_dir():
+        raise CorruptFileError(f"{path} is a folder, not a {kind} file: give the file itself{hint}")
     if not path.is_file():
-        raise FileNotFoundError(f"no {kind} file at {path}")
+        raise FileNotFoundError(f"no {kind} file at {path}: check the path{hint}")
+    if path.stat().st_size == 0:
+        raise CorruptFileError(
+            f"{path} is empty (0 bytes), not a {kind} file: it was not written completely; "
+            "delete it and create it again"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for a damaged file
+    except PermissionError:
+        raise CorruptFileError(f"cannot read {path}: you have no permission to read it") from None
+    except Exception:  # torch raises many types for a damaged file
         raise CorruptFileError(
-            f"{path} is not a readable {kind} file ({type(error).__name__}): it is damaged, "
-            f"cut short or of another kind; delete it and create it again"
+            f"{path} is not a readable {kind} file: it is damaged, cut short or of another "
+            "kind (only files saved by fewshot_utils load, and never code); delete it and "
+            "create it again"
         ) from None
     if not isinstance(state, dict) or state.get("kind") != kind:
-        found = state.get("kind") if isinstance(state, dict) else type(state).__name__
         raise CorruptFileError(
-            f"{path} is not a {kind} file of this course (it holds {found!r}); "
-            f"pass a file written by fewshot_utils"
+            f"{path} is not a {kind} file of this course: it holds {_described(state)}; "
+            "pass a file written by fewshot_utils"
         )
     missing = [key for key in required if key not in state]
     if missing:
         raise CorruptFileError(
-            f"{path} lacks {', '.join(missing)}: it is incomplete, create it again"
+            f"{path} lacks {', '.join(missing)}: it is incomplete, delete it and create it again"
         )
     return state

@@ -154,3 +154,118 @@ def toy_split():
         return features, make_toy_split(labels, images)
 
     return build
+
+
+# Bad inputs a learner can make, built once (tests/test_bad_input.py)
+# ----------------------------------------------------------------------------
+
+
+def png_claiming(path: Path, width: int, height: int) -> Path:
+    """A tiny PNG whose header claims ``width x height`` pixels (a decompression bomb as
+    PIL sees it: it refuses from the header, before decoding anything)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
+    )
+    return path
+
+
+def drawing(shape: str, size: int = 40) -> Image.Image:
+    """Dark ink on white paper: a bar, a ring or a cross."""
+    from PIL import ImageDraw
+
+    image = Image.new("L", (size, size), 255)
+    pen = ImageDraw.Draw(image)
+    a, b = size // 4, 3 * size // 4
+    if shape == "bar":
+        pen.line([(a, size // 2), (b, size // 2)], fill=0, width=4)
+    elif shape == "ring":
+        pen.ellipse([a, a, b, b], outline=0, width=4)
+    else:
+        pen.line([(a, a), (b, b)], fill=0, width=4)
+        pen.line([(a, b), (b, a)], fill=0, width=4)
+    return image
+
+
+@pytest.fixture(scope="session")
+def bad_files(tmp_path_factory) -> dict[str, Path]:
+    """Files and folders a learner might pass by mistake, by name: images that cannot be
+    read, checkpoints that are not ours, a plain file and a plain folder."""
+    from fewshot_utils.models.checkpoints import save_checkpoint
+    from fewshot_utils.models.conv4 import Conv4, Preprocessing
+
+    folder = tmp_path_factory.mktemp("bad")
+    files = {"file": folder / "a_file.txt", "dir": folder / "a_folder"}
+    files["file"].write_text("just text\n")
+    files["dir"].mkdir()
+    files["bomb"] = png_claiming(folder / "huge.png", 16000, 16000)
+    files["empty_image"] = folder / "empty.png"
+    files["empty_image"].write_bytes(b"")
+    good = folder / "good.png"
+    drawing("ring", 64).save(good)
+    files["truncated_image"] = folder / "truncated.png"
+    files["truncated_image"].write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    files["svg"] = folder / "drawing.svg"
+    files["svg"].write_text('<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>')
+    files["text_as_png"] = folder / "notes.png"
+    files["text_as_png"].write_text("these are my notes, not a picture\n")
+    files["folder_as_image"] = folder / "photos.png"
+    files["folder_as_image"].mkdir()
+    files["empty_pt"] = folder / "empty.pt"
+    files["empty_pt"].write_bytes(b"")
+    files["garbage_pt"] = folder / "garbage.pt"
+    files["garbage_pt"].write_bytes(b"\x00this is not a torch file" * 10)
+    torch.manual_seed(0)
+    whole = save_checkpoint(folder / "whole.pt", Conv4(channels=16), Preprocessing())
+    files["truncated_pt"] = folder / "truncated.pt"
+    files["truncated_pt"].write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    files["state_dict_pt"] = folder / "state_dict.pt"
+    torch.save(Conv4(channels=16).state_dict(), files["state_dict_pt"])
+    files["foreign_pt"] = folder / "foreign.pt"
+    torch.save({"epoch": 3, "model": {"w": torch.zeros(2)}}, files["foreign_pt"])
+    files["unfit_pt"] = folder / "unfit.pt"  # says it is ours, but its weights do not fit
+    state = torch.load(whole, weights_only=True)
+    state["channels"] = 32
+    torch.save(state, files["unfit_pt"])
+    return files
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A random Conv4 with 16 channels, saved as the course's checkpoint."""
+    from fewshot_utils.models.checkpoints import save_checkpoint
+    from fewshot_utils.models.conv4 import Conv4, Preprocessing
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("checkpoint") / "conv4.pt"
+    return save_checkpoint(path, Conv4(channels=16), Preprocessing())
+
+
+@pytest.fixture(scope="session")
+def support_folder(tmp_path_factory) -> Path:
+    """``support/{bar,cross,ring}/{0,1}.png``, plus what a learner's computer adds:
+    ``.DS_Store``, ``.ipynb_checkpoints/`` (with an image in it), ``._0.png`` (macOS
+    AppleDouble), ``__MACOSX/``, none of them images of the support set."""
+    folder = tmp_path_factory.mktemp("support") / "support"
+    for shape in ("bar", "cross", "ring"):
+        (folder / shape).mkdir(parents=True)
+        for shot in range(2):
+            drawing(shape).save(folder / shape / f"{shot}.png")
+        (folder / shape / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1 not an image")
+        (folder / shape / "._0.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (folder / ".ipynb_checkpoints").mkdir()
+    drawing("ring").save(folder / ".ipynb_checkpoints" / "0-checkpoint.png")
+    (folder / "__MACOSX" / "bar").mkdir(parents=True)
+    (folder / "__MACOSX" / "bar" / "._0.png").write_bytes(b"\x00\x05\x16\x07")
+    return folder

@@ -1,6 +1,7 @@
 """The package's shape: the course's flow, one way down, no cycles, modules of one job.
 
-Layers, lowest first: the infrastructure (``paths``, ``storage``, ``runtime``, ``devices``), then
+Layers, lowest first: the infrastructure (``paths``, ``storage``, ``runtime``, ``devices``,
+``validation``), then
 ``data`` -> ``models`` -> ``training`` -> ``fewshot``; on top the faces ``viz``,
 ``widgets``, ``exercises``, ``cli`` and ``notebook``. A module may import its own layer
 or lower ones; nothing below the faces imports a face. Imports inside functions count
@@ -22,6 +23,7 @@ LAYERS = {
     "fewshot_utils.storage": 0,
     "fewshot_utils.runtime": 0,
     "fewshot_utils.devices": 0,
+    "fewshot_utils.validation": 0,
     "fewshot_utils.data": 1,
     "fewshot_utils.models": 2,
     "fewshot_utils.training": 3,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fewshot_utils.cli import data_and_pretraining, fewshot
+from fewshot_utils.cli import checks, data_and_pretraining, fewshot
 from fewshot_utils.data.omniglot import OmniglotUnavailable
 
 
@@ -41,11 +41,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; return its exit status.
+
+    0: done; 2: a bad input (argparse's own messages, or ``error: ...`` saying what to
+    fix), found before any work starts wherever it can be (:mod:`fewshot_utils.cli.checks`);
+    1: the computer failed (disk full, no permission); 130: interrupted (Ctrl-C), with one
+    line saying what was written and what is unchanged. Never a traceback for any of these.
+    """
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
-    args.argv = argv
+    args, before = None, {}
     try:
+        args = build_parser().parse_args(argv)
+        args.argv = argv
+        checks.check_paths(args)  # before any work starts
+        before = checks.output_states(args)
         return args.run(args)
+    except KeyboardInterrupt:
+        with checks.ctrl_c_ignored():  # pressing it again must not break the last line
+            checks.close_progress_bars()
+            print(checks.interrupted(args, before), file=sys.stderr)
+        return 130
     except (OmniglotUnavailable, ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except MemoryError:
+        print(
+            "error: not enough memory for this command: ask for fewer episodes or a smaller "
+            "--batch-size, or close other programs",
+            file=sys.stderr,
+        )
+        return 1
+    except OSError as error:
+        print(f"error: {checks.describe_os_error(error)}", file=sys.stderr)
+        return 1

@@ -12,8 +12,10 @@ import dataclasses
 import json
 from pathlib import Path
 
+from fewshot_utils.cli.checks import number, setting
 from fewshot_utils.data.datasets import DATASETS, FOLDER
 from fewshot_utils.data.folder_dataset import is_folder_name
+from fewshot_utils.storage import write_text_atomically
 
 TRICK_SWITCHES = ("init", "entropy_weight", "classifier", "scale", "learn_scale", "steps", "lr")
 
@@ -73,7 +75,10 @@ def add_common_arguments(parser: argparse.ArgumentParser, data: bool = True) -> 
     if data:
         add_dataset_arguments(parser)
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch threads (default: torch's choice)"
+        "--threads",
+        type=number("threads"),
+        default=None,
+        help="torch threads (default: torch's choice)",
     )
     parser.add_argument(
         "--json", type=Path, default=None, metavar="OUT", help="also write the results as JSON"
@@ -98,7 +103,7 @@ def add_method_arguments(parser: argparse.ArgumentParser, default: str = "protot
     )
     tricks.add_argument(
         "--entropy-weight",
-        type=float,
+        type=number("entropy_weight"),
         default=None,
         metavar="LAMBDA",
         help="λ, the weight of the query entropy (0: off)",
@@ -108,7 +113,7 @@ def add_method_arguments(parser: argparse.ArgumentParser, default: str = "protot
     )
     tricks.add_argument(
         "--scale",
-        type=float,
+        type=number("scale"),
         default=None,
         help="s, the cosine classifier's scale; with --method prototype, the s of "
         "softmax(s · M q̂), which sharpens the probabilities without changing the answers",
@@ -116,8 +121,10 @@ def add_method_arguments(parser: argparse.ArgumentParser, default: str = "protot
     tricks.add_argument(
         "--learn-scale", action="store_true", default=None, help="learn s (cosine head only)"
     )
-    tricks.add_argument("--steps", type=int, default=None, help="Adam steps on the support set")
-    tricks.add_argument("--lr", type=float, default=None, help="Adam's learning rate")
+    tricks.add_argument(
+        "--steps", type=number("steps"), default=None, help="Adam steps on the support set"
+    )
+    tricks.add_argument("--lr", type=number("lr"), default=None, help="Adam's learning rate")
 
 
 def method_from_arguments(args: argparse.Namespace):
@@ -157,25 +164,20 @@ def backbone_from_arguments(args: argparse.Namespace):
 
 
 def write_json(path: Path | None, data) -> None:
+    """Write ``data`` as JSON to ``path`` (if given), whole or not at all."""
     if path is None:
         return
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_text_atomically(json.dumps(data, indent=2, ensure_ascii=False) + "\n", path)
     print(f"wrote {path}")
 
 
 def parse_setting(text: str):
     """``"5x1"`` -> 5-way 1-shot; ``"20x1a"`` -> 20-way 1-shot within one alphabet
-    (a :class:`~fewshot_utils.fewshot.benchmark.Setting`)."""
+    (a :class:`~fewshot_utils.fewshot.benchmark.Setting`); ways and shots are checked
+    (see :mod:`fewshot_utils.cli.checks`)."""
     from fewshot_utils.fewshot.benchmark import Setting
 
     lowered = text.lower().strip()
     within = lowered.endswith("a")
-    try:
-        ways, shots = (int(part) for part in lowered.removesuffix("a").split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"setting {text!r} is not WAYSxSHOTS, e.g. 5x1 or 20x5 (20x1a: within one alphabet)"
-        ) from None
+    ways, shots = setting(lowered.removesuffix("a"))
     return Setting(ways, shots, within_alphabet=within)

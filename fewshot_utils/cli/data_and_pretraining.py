@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from fewshot_utils.cli.arguments import add_dataset_arguments, dataset_from_arguments
+from fewshot_utils.cli.checks import number
 from fewshot_utils.cli.device_options import add_device_argument
 from fewshot_utils.paths import own_checkpoint, shown
 
@@ -43,15 +44,15 @@ def run_pretrain(args: argparse.Namespace) -> int:
                     f"batch {args.batch_size}, about {args.batch_size / place.world:g} images "
                     "per process and step"
                 )
-            with distributed.main_first(place):  # rank 0 builds any cache, the others read it
-                dataset = dataset_from_arguments(args, progress=place.main)
-            config = PretrainingConfig(
+            config = PretrainingConfig(  # checks every number before the data is read
                 epochs=args.epochs,
                 seed=args.seed,
                 batch_size=args.batch_size,
                 lr=args.lr,
                 validation_per_class=args.validation_per_class,
             )
+            with distributed.main_first(place):  # rank 0 builds any cache, the others read it
+                dataset = dataset_from_arguments(args, progress=place.main)
             start = time.perf_counter()
             result = pretrain(dataset.background, config, progress=True, device=device)
             seconds = time.perf_counter() - start
@@ -99,21 +100,27 @@ def add_subcommands(commands) -> None:
     add_device_argument(pretrain)
     defaults = PretrainingConfig()
     pretrain.add_argument(
-        "--epochs", type=int, default=defaults.epochs, help=f"default: {defaults.epochs}"
+        "--epochs",
+        type=number("epochs"),
+        default=defaults.epochs,
+        help=f"default: {defaults.epochs}",
     )
     pretrain.add_argument(
-        "--seed", type=int, default=defaults.seed, help="seeds weights, split and batches"
+        "--seed",
+        type=number("seed"),
+        default=defaults.seed,
+        help="seeds weights, split and batches",
     )
     pretrain.add_argument(
         "--batch-size",
-        type=int,
+        type=number("batch_size"),
         default=defaults.batch_size,
         help=f"the global batch, split across processes under torchrun "
         f"(default: {defaults.batch_size})",
     )
     pretrain.add_argument(
         "--lr",
-        type=float,
+        type=number("lr"),
         default=defaults.lr,
         help=f"AdamW's peak learning rate ({defaults.lr:g})",
     )

@@ -27,15 +27,13 @@ from fewshot_utils.cli.arguments import (
     set_threads,
     write_json,
 )
+from fewshot_utils.cli.checks import number
 from fewshot_utils.cli.device_options import add_device_argument, device_from_arguments
 
 
-def _evaluation_features(args: argparse.Namespace, pretrained, shots: int):
-    """Load the dataset and embed its evaluation split once: ``(features [I, d], split)``,
-    the features on the backbone's device. Every class must have ``shots + --queries``
-    images (an error names those that do not)."""
-    from fewshot_utils.models.conv4 import embed
-
+def _evaluation_split(args: argparse.Namespace, pretrained, shots: int):
+    """Load the dataset the arguments name: its evaluation split (no embedding yet). Every
+    class must have ``shots + --queries`` images (an error names those that do not)."""
     dataset = dataset_from_arguments(args, image_size=pretrained.preprocessing.image_size)
     dataset.evaluation.require_images_per_class(
         shots + args.queries, f"{shots}-shot episodes with {args.queries} queries per class"
@@ -47,8 +45,14 @@ def _evaluation_features(args: argparse.Namespace, pretrained, shots: int):
         )
     split = dataset.evaluation
     print(split.describe())
-    features = embed(pretrained.backbone, split.images, pretrained.preprocessing, progress=True)
-    return features, split
+    return split
+
+
+def _features(pretrained, split):
+    """Embed the split once: ``features [I, d]``, on the backbone's device."""
+    from fewshot_utils.models.conv4 import embed
+
+    return embed(pretrained.backbone, split.images, pretrained.preprocessing, progress=True)
 
 
 # ----------------------------------------------------------------------------
@@ -57,14 +61,16 @@ def _evaluation_features(args: argparse.Namespace, pretrained, shots: int):
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from fewshot_utils.fewshot.episodes import sample_episodes
+    from fewshot_utils.fewshot.episodes import check_episodes, sample_episodes
     from fewshot_utils.fewshot.evaluation import evaluate
 
     set_threads(args)
     method = method_from_arguments(args)  # errors before the slow part
     device = device_from_arguments(args)
     pretrained = backbone_from_arguments(args).to(device)
-    features, split = _evaluation_features(args, pretrained, args.shots)
+    split = _evaluation_split(args, pretrained, args.shots)
+    check_episodes(split.labels, args.ways, args.shots, args.queries, args.episodes)
+    features = _features(pretrained, split)
     episodes = sample_episodes(
         split.labels, args.ways, args.shots, args.queries, args.episodes, args.seed
     )
@@ -81,21 +87,25 @@ def run_benchmark_command(args: argparse.Namespace) -> int:
         SETTINGS,
         Setting,
         alphabets_allow,
+        check_settings,
         run_benchmark,
     )
+    from fewshot_utils.storage import write_text_atomically
     from fewshot_utils.viz.tables import benchmark_table
 
     set_threads(args)
     device = device_from_arguments(args)
     pretrained = backbone_from_arguments(args).to(device)
     settings = [Setting.of(setting) for setting in args.settings or SETTINGS]
-    features, split = _evaluation_features(args, pretrained, max(s.shots for s in settings))
+    split = _evaluation_split(args, pretrained, max(s.shots for s in settings))
     alphabets = split.alphabet_index()
     if args.settings is None:
         if alphabets_allow(alphabets, split.labels, LAKE, args.queries):
             settings.append(LAKE)
         else:
             print(f"note: no alphabet of {split.describe()} has 20 classes: {LAKE.name} left out")
+    settings = check_settings(None, split.labels, settings, args.queries, args.episodes, alphabets)
+    features = _features(pretrained, split)
     start = time.perf_counter()
     rows = run_benchmark(
         features,
@@ -114,12 +124,11 @@ def run_benchmark_command(args: argparse.Namespace) -> int:
     print(f"benchmark done in {time.perf_counter() - start:.0f} s")
     write_json(args.json, rows)
     if args.markdown is not None:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(
+        write_text_atomically(
             table
             + "\nPaired difference to the prototype classifier (points):\n\n"
             + benchmark_table(rows, paired=True),
-            encoding="utf-8",
+            args.markdown,
         )
         print(f"wrote {args.markdown}")
     return 0
@@ -179,11 +188,11 @@ def add_subcommands(subparsers) -> None:
     )
     add_common_arguments(evaluate)
     add_device_argument(evaluate)
-    evaluate.add_argument("--ways", type=int, default=5)
-    evaluate.add_argument("--shots", type=int, default=1)
-    evaluate.add_argument("--queries", type=int, default=15, help="queries per class")
-    evaluate.add_argument("--episodes", type=int, default=1000)
-    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--ways", type=number("ways"), default=5)
+    evaluate.add_argument("--shots", type=number("shots"), default=1)
+    evaluate.add_argument("--queries", type=number("queries"), default=15, help="queries per class")
+    evaluate.add_argument("--episodes", type=number("episodes"), default=1000)
+    evaluate.add_argument("--seed", type=number("seed"), default=0)
     add_method_arguments(evaluate)
     evaluate.set_defaults(run=run_evaluate)
 
@@ -192,9 +201,11 @@ def add_subcommands(subparsers) -> None:
     )
     add_common_arguments(benchmark)
     add_device_argument(benchmark)
-    benchmark.add_argument("--episodes", type=int, default=1000)
-    benchmark.add_argument("--queries", type=int, default=15, help="queries per class")
-    benchmark.add_argument("--seed", type=int, default=0)
+    benchmark.add_argument("--episodes", type=number("episodes"), default=1000)
+    benchmark.add_argument(
+        "--queries", type=number("queries"), default=15, help="queries per class"
+    )
+    benchmark.add_argument("--seed", type=number("seed"), default=0)
     benchmark.add_argument(
         "--settings",
         nargs="+",
@@ -229,7 +240,7 @@ def add_subcommands(subparsers) -> None:
         help="the image file(s) to classify among the support folder's classes",
     )
     predict.add_argument(
-        "--seed", type=int, default=0, help="seeds a random start (--init random only)"
+        "--seed", type=number("seed"), default=0, help="seeds a random start (--init random only)"
     )
     add_method_arguments(predict)
     predict.set_defaults(run=run_predict)

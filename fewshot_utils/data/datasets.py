@@ -19,6 +19,7 @@ from fewshot_utils.data.folder_dataset import PREFIX, is_folder_name, load_folde
 from fewshot_utils.data.omniglot import OmniglotUnavailable, load_omniglot_split
 from fewshot_utils.data.splits import SPLITS, FewShotSplit
 from fewshot_utils.paths import data_root
+from fewshot_utils.validation import check
 
 DATASETS = ("auto", "omniglot", "glyphs")
 #: How ``--dataset`` names your own folders: ``folder:PATH``.
@@ -75,9 +76,10 @@ def load_dataset(
     ``auto`` takes Omniglot when it can be had, else Glyphs, printing one line
     that says why and how to get Omniglot. ``omniglot`` raises
     :class:`~fewshot_utils.data.omniglot.OmniglotUnavailable` instead of falling
-    back. ``root``: where data lives (default :func:`fewshot_utils.paths.data_root`);
-    ``seed`` is Glyphs' seed.
+    back, and so does ``auto`` when ``zips`` are given (you asked for them). ``root``: where
+    data lives (default :func:`fewshot_utils.paths.data_root`); ``seed`` is Glyphs' seed.
     """
+    image_size, seed = check("image_size", image_size), check("seed", seed)
     root = Path(root) if root is not None else data_root()
     if is_folder_name(name):
         dataset, splits = load_folder_splits(name, image_size, root, progress)
@@ -93,7 +95,7 @@ def load_dataset(
         try:
             return load_omniglot(root, image_size, zips, download, progress)
         except OmniglotUnavailable as error:
-            if name == "omniglot":
+            if name == "omniglot" or zips:  # zips you named are never swapped for Glyphs
                 raise
             print(f"Using the offline Glyphs dataset: {error}")
     from fewshot_utils.data.glyphs import load_glyphs

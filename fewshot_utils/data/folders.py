@@ -50,8 +50,10 @@ def read_class_folders(
     folders = class_folders(directory, what)
     if len(folders) < least:
         found = ", ".join(path.name for path in folders) or "none"
+        loose = len(image_files(directory))
+        loose = f"; its {loose} image(s) directly inside it are not used" if loose else ""
         raise ValueError(
-            f"{what} {directory} has {len(folders)} class sub-folder(s) ({found}); "
+            f"{what} {directory} has {len(folders)} class sub-folder(s) ({found}){loose}; "
             f"few-shot classification needs at least {NUMBERS.get(least, least)}: make "
             f"{SUPPORT_LAYOUT}"
         )
@@ -59,9 +61,12 @@ def read_class_folders(
     for folder in folders:
         images = image_files(folder)
         if not images:
+            others = sorted(p.name for p in folder.iterdir() if p.is_file() and not is_hidden(p))
+            found = f"; it holds {', '.join(others[:3])}{', ...' if len(others) > 3 else ''}"
             raise ValueError(
-                f"class folder {folder} has no images (looked for {', '.join(IMAGE_EXTENSIONS)}): "
-                "add at least one image of the class or remove the folder"
+                f"class folder {folder} has no images (looked for {', '.join(IMAGE_EXTENSIONS)}"
+                f"{found if others else ''}): add at least one image of the class (export "
+                "other formats as PNG or JPEG) or remove the folder"
             )
         class_names.append(folder.name)
         paths.append(images)

@@ -10,6 +10,10 @@ drawings and photos are made to look the same way (:func:`load_image`):
    ``image_size x image_size`` and inverted when its border is bright (paper) while the
    dataset's images were inverted.
 
+A file that cannot be used (missing, a folder, empty, cut short, damaged, an SVG or
+another format without pixels, more than :data:`MAX_PIXELS` pixels) raises ``ValueError``
+naming the file, the problem and what to do.
+
 Folders: :func:`image_files` lists the images of a folder (hidden files such as
 ``.DS_Store`` and folders such as ``.ipynb_checkpoints`` are skipped).
 """
@@ -17,6 +21,7 @@ Folders: :func:`image_files` lists the images of a folder (hidden files such as
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -57,29 +62,105 @@ def to_dataset_image(image: Image.Image, image_size: int = 28, invert: bool = Tr
     return torch.from_numpy(array.copy())
 
 
+#: The most pixels an image may have: PIL's guard against decompression bombs (89.5 megapixels).
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+RASTER_FORMATS = "PNG, JPEG, GIF, BMP, TIFF or WebP"
+
+
+def _unreadable(path: Path, error: Exception) -> ValueError:
+    """Why ``path`` cannot be read as an image, in the course's words, and what to do."""
+    head = path.read_bytes()[:256].lstrip().lower() if path.is_file() else b""
+    if path.suffix.lower() in (".svg", ".svgz") or head.startswith((b"<svg", b"<?xml")):
+        problem = "is an SVG drawing (vector graphics), not a picture made of pixels"
+        fix = "export it as PNG (e.g. Inkscape's 'Export PNG', or a screenshot)"
+    elif path.suffix.lower() in (".pdf", ".eps", ".ps", ".heic", ".heif", ".avif", ".psd"):
+        problem = f"is a {path.suffix[1:].upper()} file, which the course cannot read"
+        fix = "save or export it as PNG or JPEG"
+    elif isinstance(error, UnidentifiedImageError):
+        problem = "is not an image file the course can read"
+        fix = f"use a {RASTER_FORMATS} file"
+    elif "truncated" in str(error):
+        problem = "is cut short (truncated): part of the image data is missing"
+        fix = "copy or save it again"
+    else:
+        problem = "is damaged: its image data cannot be decoded"
+        fix = "save it again, or replace it"
+    return ValueError(f"cannot read image {path}: it {problem}; {fix} (or remove it)")
+
+
+def _to_8_bit(image: Image.Image) -> Image.Image:
+    """16- and 32-bit grey images -> 8-bit ``"L"`` by their range (PIL's own conversion
+    clips every value above 255 to white): ``I;16*`` and ``I`` as 16-bit (``/257``),
+    ``F`` as ``[0, 1]`` when it fits there, else ``[0, 255]``."""
+    if not image.mode.startswith(("I", "F")):
+        return image
+    array = np.asarray(image, dtype=np.float64)
+    if image.mode == "F":
+        array = array * 255.0 if array.size and np.nanmax(array) <= 1.0 else array
+    elif image.mode.startswith("I;16") or (array.size and array.max() > 255):
+        array = array / 257.0
+    array = np.nan_to_num(array, nan=0.0).clip(0, 255).round().astype(np.uint8)
+    return Image.fromarray(array, mode="L")
+
+
 def open_image(path: str | os.PathLike, mode: str = "L") -> Image.Image:
     """An image file as an upright PIL image in ``mode`` (``"L"`` grey or ``"RGB"``).
 
-    EXIF rotation is applied, transparent pixels become white paper. Raises
-    ``ValueError`` saying what to do when the file cannot be read as an image.
+    EXIF rotation is applied, an animation gives its first frame, transparent pixels
+    become white paper, 16-bit images are scaled to 8 bits. Raises ``ValueError``
+    saying what to do when the path is missing or a folder, the file is empty,
+    truncated, damaged or not a raster image (SVG, PDF, ...), or has more than
+    :data:`MAX_PIXELS` pixels (a decompression bomb, or a huge photo).
     """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(
+            f"image {path} is a folder, not an image file: give the image files inside it "
+            "(a support set is a folder of class folders: --support)"
+        )
     if not path.is_file():
         raise ValueError(f"image {path} does not exist: check the path")
-    try:
-        with Image.open(path) as image:
-            image.load()
-            image = ImageOps.exif_transpose(image)
-    except (UnidentifiedImageError, OSError, ValueError) as error:
+    if path.stat().st_size == 0:
         raise ValueError(
-            f"cannot read image {path} ({type(error).__name__}: {error}); "
-            "replace or remove the file (PNG, JPEG and other common formats work)"
-        ) from None
+            f"cannot read image {path}: it is empty (0 bytes), it was not saved or copied "
+            "completely; save it again (or remove it)"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.load()
+                image = ImageOps.exif_transpose(image)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise ValueError(_too_many_pixels(path)) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        raise _unreadable(path, error) from None
+    image = _to_8_bit(image)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(paper, rgba)
     return image.convert(mode)
+
+
+def _too_many_pixels(path: Path) -> str:
+    most = MAX_PIXELS / 1e6
+    size = f"more than {most:.0f} megapixels"
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # to read the header's size
+    try:
+        with Image.open(path) as image:  # the header only: nothing is decoded
+            width, height = image.size
+            size = f"{width} x {height} pixels ({width * height / 1e6:.0f} megapixels)"
+    except Exception:  # noqa: BLE001 - the size is a nicety; the message says it all
+        pass
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+    return (
+        f"cannot read image {path}: it is {size}, more than the {most:.0f} megapixels the "
+        f"course reads (a decompression bomb, or a photo too big for the memory); resize it "
+        f"below {most:.0f} megapixels, e.g. to 1000 x 1000 pixels (the course shrinks every "
+        "image to a few dozen pixels anyway)"
+    )
 
 
 def border_mean(grey: np.ndarray) -> float:

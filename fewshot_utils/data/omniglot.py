@@ -27,11 +27,15 @@ The offline stand-in, Glyphs, is in :mod:`fewshot_utils.data.glyphs`;
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import shutil
 import socket
 import tempfile
+import urllib.error
+import uuid
 import zipfile
+import zlib
 from pathlib import Path
 
 import torch
@@ -42,6 +46,7 @@ from fewshot_utils.data.images import to_dataset_image
 from fewshot_utils.data.splits import SPLITS, FewShotSplit
 from fewshot_utils.paths import data_root
 from fewshot_utils.storage import CorruptFileError, load_tensors, save_atomically
+from fewshot_utils.validation import InputError, check_input_file
 
 ZIPS_VARIABLE = "FEWSHOT_OMNIGLOT_ZIPS"
 OMNIGLOT_FOLDER = "omniglot-py"
@@ -57,6 +62,11 @@ class OmniglotUnavailable(RuntimeError):
     """Omniglot is neither extracted, nor in a local zip, nor downloadable."""
 
 
+class BadZip(OmniglotUnavailable, InputError):
+    """A zip a learner named (``--zips``) is missing, misnamed or damaged: a bad input,
+    and Omniglot cannot be had from it (it is never swapped for Glyphs)."""
+
+
 # ----------------------------------------------------------------------------
 # Finding Omniglot: extracted folder, local zip, download
 # ----------------------------------------------------------------------------
@@ -66,13 +76,59 @@ def omniglot_folder(root: str | os.PathLike, split: str) -> Path:
     return Path(root) / OMNIGLOT_FOLDER / f"images_{split}"
 
 
-def _zips_from_environment() -> list[Path]:
+def _zips_from_environment() -> tuple[list[Path], list[str]]:
+    """The zips ``$FEWSHOT_OMNIGLOT_ZIPS`` names, and a note for each part that is missing."""
     value = os.environ.get(ZIPS_VARIABLE, "")
-    paths = []
+    paths, notes = [], []
     for part in filter(None, value.split(os.pathsep)):
         part = Path(part)
-        paths.extend(sorted(part.glob("images_*.zip")) if part.is_dir() else [part])
-    return paths
+        if part.is_dir():
+            paths.extend(sorted(part.glob("images_*.zip")))
+        elif part.is_file():
+            paths.append(part)
+        else:
+            notes.append(f"{ZIPS_VARIABLE} names {part}, which does not exist")
+    return paths, notes
+
+
+def check_zips(zips) -> list[Path]:
+    """The local zips a learner named (``--zips``), checked before any work starts.
+
+    Each must be ``images_background.zip`` or ``images_evaluation.zip``, or a folder
+    holding them, and a zip archive. Returns the zip files; raises :class:`BadZip`
+    saying what to fix.
+    """
+    if isinstance(zips, (str, os.PathLike)):
+        zips = [zips]
+    names = ", ".join(f"images_{split}.zip" for split in SPLITS)
+    found = []
+    for given in zips:
+        path = Path(given)
+        if path.is_dir():
+            inside = sorted(path.glob("images_*.zip"))
+            if not inside:
+                raise BadZip(
+                    f"Omniglot zip folder {path} holds no {names}: put the zips there or "
+                    "name the zip files themselves"
+                )
+            found.extend(inside)
+            continue
+        try:
+            check_input_file(path, "Omniglot zip", hint=f"Omniglot's zips are {names}")
+        except InputError as error:
+            raise BadZip(str(error)) from None
+        if path.stem not in (f"images_{split}" for split in SPLITS):
+            raise BadZip(
+                f"Omniglot zip {path} is not one of Omniglot's zips ({names}): give those "
+                "files (the name says which split a zip holds)"
+            )
+        if not zipfile.is_zipfile(path):
+            raise BadZip(
+                f"Omniglot zip {path} is not a readable zip file (damaged or cut short): "
+                "delete it and get it again"
+            )
+        found.append(path)
+    return found
 
 
 def _zip_for_split(split: str, zips: list[Path]) -> Path | None:
@@ -85,8 +141,12 @@ def _zip_for_split(split: str, zips: list[Path]) -> Path | None:
 def safe_extract(archive: str | os.PathLike, target: str | os.PathLike) -> None:
     """Extract a zip into ``target``, refusing members whose path leaves ``target``.
 
-    Extraction goes to a temporary folder beside ``target`` and is moved into
-    place only when complete, so an interrupted extraction leaves no half folder.
+    Every member is extracted (and its CRC checked) in a temporary folder beside
+    ``target`` and moved into place only when all of them are, so an interrupted or
+    failed extraction (a damaged zip, a full disk) leaves no half folder. A top-level
+    folder that already exists is kept, not replaced: it was moved there whole, by an
+    earlier extraction or by another process extracting the same zip at the same moment
+    (20 learners pressing Run All), which may be reading it.
     """
     target = Path(target).resolve()
     target.mkdir(parents=True, exist_ok=True)
@@ -103,29 +163,75 @@ def safe_extract(archive: str | os.PathLike, target: str | os.PathLike) -> None:
             zipped.extractall(staging)
             for item in staging.iterdir():
                 final = target / item.name
-                if final.exists():
-                    shutil.rmtree(final) if final.is_dir() else final.unlink()
-                os.replace(item, final)
+                if final.is_dir() and item.is_dir():
+                    try:
+                        final.rmdir()  # an empty folder is replaced
+                    except OSError:
+                        continue  # not empty: already there, whole (see above)
+                try:
+                    os.replace(item, final)
+                except OSError:
+                    if not (final.is_dir() and item.is_dir()):
+                        raise  # not the race above: a real problem
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
 
+def _download_problem(error: BaseException, timeout: float) -> str:
+    """Why a download failed, in a learner's words."""
+    if isinstance(error, RuntimeError) and "corrupted" in str(error):
+        return "the file arrived damaged or cut short (its checksum does not match)"
+    if isinstance(error, (socket.timeout, TimeoutError)):
+        return f"no answer within {timeout:g} s"
+    if isinstance(error, http.client.HTTPException):
+        return "the download broke off before the end"
+    if isinstance(error, urllib.error.HTTPError):
+        return f"the server answered {error.code} {error.reason}"
+    if isinstance(error, urllib.error.URLError):
+        reason = error.reason
+        if isinstance(reason, socket.gaierror):
+            return "no internet connection (the server's name cannot be looked up)"
+        if isinstance(reason, ConnectionRefusedError):
+            return "the server refused the connection"
+        if isinstance(reason, (socket.timeout, TimeoutError)):
+            return f"no answer within {timeout:g} s"
+        return "the server cannot be reached"
+    if isinstance(error, OSError):
+        return f"the file cannot be written ({error.strerror or 'input/output error'})"
+    return "the download failed"
+
+
 def download_omniglot_zip(split: str, destination: Path, timeout: float) -> Path:
-    """Download ``images_<split>.zip`` with torchvision's URL and md5 checksum."""
+    """Download ``images_<split>.zip`` with torchvision's URL and md5 checksum.
+
+    The zip is downloaded to a temporary ``.part`` file beside its final name, its
+    checksum verified, and only then renamed into place: a download that breaks off
+    (or is interrupted) never becomes a zip the course would extract. A zip already
+    there is kept when its checksum matches.
+    """
     from torchvision.datasets import Omniglot
-    from torchvision.datasets.utils import download_url
+    from torchvision.datasets.utils import check_integrity, download_url
 
     name = f"images_{split}"
     url = f"{Omniglot.download_url_prefix}/{name}.zip"
+    md5 = Omniglot.zips_md5[name]
+    final = Path(destination) / f"{name}.zip"
+    if check_integrity(str(final), md5):
+        return final
+    partial = final.with_name(f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part")
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(timeout)
     try:
-        download_url(url, str(destination), f"{name}.zip", Omniglot.zips_md5[name])
+        download_url(url, str(final.parent), partial.name, md5)
+        os.replace(partial, final)
     except Exception as error:
-        raise OmniglotUnavailable(f"could not download {url} ({error})") from None
+        raise OmniglotUnavailable(
+            f"could not download {url}: {_download_problem(error, timeout)}"
+        ) from None
     finally:
         socket.setdefaulttimeout(previous)
-    return destination / f"{name}.zip"
+        partial.unlink(missing_ok=True)
+    return final
 
 
 def ensure_omniglot(
@@ -137,12 +243,16 @@ def ensure_omniglot(
     """Make sure both Omniglot splits are extracted under ``root``; return the folder.
 
     Looks in order at the extracted folders, the local zips (``zips`` or
-    ``$FEWSHOT_OMNIGLOT_ZIPS``), then downloads. Raises :class:`OmniglotUnavailable`
-    saying what was tried and how to get the data.
+    ``$FEWSHOT_OMNIGLOT_ZIPS``), then downloads. Zips named in ``zips`` are checked
+    first (:func:`check_zips`: a missing, misnamed or damaged one is a :class:`BadZip`).
+    Raises :class:`OmniglotUnavailable` saying what was tried and how to get the data.
     """
     root = Path(root) if root is not None else data_root()
-    local_zips = [Path(z) for z in zips] if zips else _zips_from_environment()
     tried = []
+    if zips:
+        local_zips = check_zips(zips)
+    else:
+        local_zips, tried = _zips_from_environment()
     for split in SPLITS:
         folder = omniglot_folder(root, split)
         if folder.is_dir() and any(folder.iterdir()):
@@ -163,9 +273,10 @@ def ensure_omniglot(
             )
         try:
             safe_extract(archive, root / OMNIGLOT_FOLDER)
-        except zipfile.BadZipFile:
+        except (zipfile.BadZipFile, zlib.error, EOFError):
             raise OmniglotUnavailable(
-                f"{archive} is not a readable zip file; delete it and get it again"
+                f"{archive} is not a readable zip file (damaged or cut short; nothing was "
+                "extracted); delete it and get it again"
             ) from None
         if not folder.is_dir():
             raise OmniglotUnavailable(
@@ -227,8 +338,11 @@ def load_image_folder(
         try:
             with Image.open(png) as image:
                 images[i] = to_dataset_image(image, image_size, invert)
-        except OSError as error:
-            raise ValueError(f"cannot read image {png}: {error}") from None
+        except OSError:
+            raise ValueError(
+                f"cannot read image {png}: it is damaged or cut short; delete the folder "
+                f"{folder} and run again (it is extracted again from its zip)"
+            ) from None
     return FewShotSplit(
         dataset=dataset,
         split=split,

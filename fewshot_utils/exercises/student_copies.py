@@ -38,9 +38,11 @@ import copy
 import sys
 from pathlib import Path
 
-import nbformat
-
 from fewshot_utils.paths import NOTEBOOKS, REPOSITORY
+from fewshot_utils.storage import write_text_atomically
+
+# nbformat is imported where it is used: loading it (and jsonschema) takes longer than
+# the command line needs to reject a bad argument of any other command.
 
 DEFAULT_OUT = REPOSITORY / "student_notebooks"
 
@@ -126,8 +128,11 @@ def write_student_copy(
 ) -> Path:
     """Read ``source``, write its student copy as ``out_dir/<same name>``; return its path.
 
-    The copy is validated with ``nbformat.validate`` before it is written.
+    The copy is validated with ``nbformat.validate`` before it is written, and written
+    whole or not at all (an interrupted run leaves no half notebook).
     """
+    import nbformat
+
     source, out_dir = Path(source), Path(out_dir)
     if source.resolve().parent == out_dir.resolve():
         raise ValueError(
@@ -137,10 +142,10 @@ def write_student_copy(
     notebook = nbformat.read(source, as_version=4)
     copied = student_copy(notebook, clear_outputs)
     nbformat.validate(copied)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / source.name
-    nbformat.write(copied, target)
-    return target
+    text = nbformat.writes(copied)
+    return write_text_atomically(
+        text if text.endswith("\n") else text + "\n", out_dir / source.name
+    )
 
 
 def course_notebooks(folder: str | Path = NOTEBOOKS) -> list[Path]:
@@ -171,6 +176,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def write_all(notebooks, out: Path = DEFAULT_OUT, clear_outputs: bool = False) -> int:
     """Write the student copy of each of ``notebooks`` (default: all); 0, or 1 if none."""
+    import nbformat
+
     sources = list(notebooks) or course_notebooks()
     if not sources:
         print(f"no notebooks found in {NOTEBOOKS}", file=sys.stderr)

@@ -19,9 +19,11 @@ from dataclasses import dataclass
 
 import torch
 
-from fewshot_utils.fewshot.episodes import sample_episodes
+from fewshot_utils.fewshot.episodes import check_episodes, sample_episodes
 from fewshot_utils.fewshot.evaluation import evaluate, paired_difference, setting_name
 from fewshot_utils.fewshot.methods import METHODS, REFERENCE, resolve_method
+from fewshot_utils.models.features import check_features
+from fewshot_utils.validation import check
 
 
 @dataclass(frozen=True)
@@ -80,16 +82,19 @@ def run_benchmark(
     ``device``: where the episodes are fine-tuned (default: the features' device; they are
     moved there once). The episodes are sampled on the CPU, so they are the same on every
     device.
+    Every setting and method is checked before the first is evaluated (:func:`check_settings`).
     """
     methods = tuple(METHODS) if methods is None else tuple(methods)
+    settings = check_settings(features, labels, settings, queries, episodes, alphabets)
+    if not methods:
+        raise ValueError("methods is empty: give at least one method, or None for all of them")
+    for method in methods:
+        resolve_method(method)  # an unknown one fails now, not after the first settings
+    seed = check("seed", seed)
     if device is not None:
         features = features.to(device)
     rows = []
-    for setting in map(Setting.of, settings):
-        if setting.within_alphabet and alphabets is None:
-            raise ValueError(
-                f"{setting.name} needs each class's alphabet: pass alphabets=split.alphabet_index()"
-            )
+    for setting in settings:
         groups = alphabets if setting.within_alphabet else None
         sampled = sample_episodes(
             labels, setting.ways, setting.shots, queries, episodes, seed=seed, groups=groups
@@ -122,6 +127,39 @@ def alphabets_allow(
     if len(enough) == 0:
         return False
     return int(torch.bincount(split_alphabets[enough]).max()) >= setting.ways
+
+
+def check_settings(
+    features, labels, settings, queries: int, episodes: int, alphabets=None
+) -> list[Setting]:
+    """Check every setting against the split before any is evaluated: the benchmark's
+    numbers (:func:`~fewshot_utils.fewshot.episodes.check_episodes`), an alphabet for each
+    class when a setting is within one alphabet, and ``features [I, d]`` (when given) with
+    one row per label. Returns the settings as :class:`Setting` s."""
+    if features is not None:
+        check_features(features)
+    if features is not None and len(features) != len(labels):
+        raise ValueError(
+            f"features has {len(features)} rows but labels has {len(labels)}: pass the "
+            "features and labels of the same split"
+        )
+    settings = list(settings)
+    if not settings:
+        raise ValueError("settings is empty: give (ways, shots) pairs such as [(5, 1), (5, 5)]")
+    checked = []
+    for setting in settings:
+        if not isinstance(setting, Setting | tuple | list) or (
+            not isinstance(setting, Setting) and len(setting) != 2
+        ):
+            raise ValueError(f"a setting is (ways, shots), e.g. (5, 1), got {setting!r}")
+        setting = Setting.of(setting)
+        check_episodes(labels, setting.ways, setting.shots, queries, episodes)
+        if setting.within_alphabet and alphabets is None:
+            raise ValueError(
+                f"{setting.name} needs each class's alphabet: pass alphabets=split.alphabet_index()"
+            )
+        checked.append(setting)
+    return checked
 
 
 # ----------------------------------------------------------------------------

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
+from fewshot_utils.validation import check
+
 
 @dataclass(frozen=True)
 class Episodes:
@@ -67,6 +69,46 @@ def _position_labels(index: torch.Tensor) -> torch.Tensor:
     return torch.arange(ways).view(1, ways, 1).expand(num_episodes, ways, per_class)
 
 
+def check_episodes(
+    labels: torch.Tensor, ways: int, shots: int, queries: int = 15, episodes: int = 1
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Check that a split with ``labels`` (``int64 [I]``) can give ``episodes`` N-way K-shot
+    episodes with ``queries`` queries per class, before any work starts.
+
+    Returns ``(labels int64 [I], counts [C] images per class, eligible)``, the classes with
+    at least ``shots + queries`` images. Raises ``ValueError`` naming the numbers: a
+    number that is not a whole number in range (:data:`fewshot_utils.validation.RULES`),
+    more ways than classes, or ``shots + queries`` more than the classes' images.
+    """
+    ways, shots = check("ways", ways), check("shots", shots)
+    queries, episodes = check("queries", queries), check("episodes", episodes)
+    if not torch.is_tensor(labels):
+        labels = torch.as_tensor(labels)
+    if labels.dim() != 1 or not len(labels) or labels.is_floating_point() or labels.min() < 0:
+        raise ValueError(
+            f"labels must be the class numbers 0, 1, ... of a split's images, one whole number "
+            f"per image ([I]), got {labels.dtype} of shape {tuple(labels.shape)}: pass split.labels"
+        )
+    labels = labels.long().cpu()
+    counts = torch.bincount(labels)
+    present = torch.nonzero(counts).flatten()
+    if ways > len(present):
+        raise ValueError(
+            f"{ways}-way episodes need {ways} classes, but the split has only "
+            f"{len(present)}: ask for at most {len(present)} ways"
+        )
+    per_class = shots + queries
+    eligible = present[counts[present] >= per_class]
+    if ways > len(eligible):
+        smallest = int(counts[present].min())
+        raise ValueError(
+            f"{shots}-shot + {queries} queries needs {per_class} images per class, "
+            f"but only {len(eligible)} classes have that many (the smallest has "
+            f"{smallest}); ask for shots + queries <= {smallest} or fewer ways"
+        )
+    return labels, counts, eligible
+
+
 def sample_episodes(
     labels: torch.Tensor,
     ways: int,
@@ -89,38 +131,17 @@ def sample_episodes(
     that have ``ways`` classes with enough images. With 20 ways and 1 shot this is Lake
     et al.'s (2015) one-shot task: tell apart 20 characters of the same alphabet.
 
-    Raises ``ValueError`` naming the numbers when the split cannot provide them:
-    more ways than classes, or ``shots + queries`` more than a class's images.
+    Raises ``ValueError`` naming the numbers when they are out of range or the split
+    cannot provide them (:func:`check_episodes`).
 
     The index tensors are made and kept on the CPU, whatever device the features are on
     (so a seed gives the same episodes everywhere);
     :func:`~fewshot_utils.fewshot.evaluation.episode_features` moves them.
     """
-    for name, value, least in (
-        ("ways", ways, 2),
-        ("shots", shots, 1),
-        ("queries", queries, 1),
-        ("episodes", episodes, 1),
-    ):
-        if int(value) != value or value < least:
-            raise ValueError(f"{name} must be a whole number >= {least}, got {value}")
-    labels = torch.as_tensor(labels, dtype=torch.long).cpu()
-    counts = torch.bincount(labels)
-    present = torch.nonzero(counts).flatten()
-    if ways > len(present):
-        raise ValueError(
-            f"{ways}-way episodes need {ways} classes, but the split has only "
-            f"{len(present)}: ask for at most {len(present)} ways"
-        )
+    labels, counts, eligible = check_episodes(labels, ways, shots, queries, episodes)
+    ways, shots, queries = int(ways), int(shots), int(queries)
+    episodes, seed = int(episodes), check("seed", seed)
     per_class = shots + queries
-    eligible = present[counts[present] >= per_class]
-    if ways > len(eligible):
-        smallest = int(counts[present].min())
-        raise ValueError(
-            f"{shots}-shot + {queries} queries needs {per_class} images per class, "
-            f"but only {len(eligible)} classes have that many (the smallest has "
-            f"{smallest}); ask for shots + queries <= {smallest} or fewer ways"
-        )
 
     generator = torch.Generator().manual_seed(seed)
     # Images of each class, grouped: order[start[c] : start[c] + counts[c]].

@@ -35,6 +35,8 @@ from tqdm.auto import tqdm
 from fewshot_utils.fewshot.classifier import FewShotMethod
 from fewshot_utils.fewshot.episodes import Episodes, sample_episodes
 from fewshot_utils.fewshot.methods import resolve_method
+from fewshot_utils.models.features import check_features
+from fewshot_utils.validation import check
 
 #: Memory for one chunk of episodes (features, logits, gradients, optimiser state).
 CHUNK_BUDGET_BYTES = 32 * 2**20
@@ -295,6 +297,9 @@ def evaluate(
     features are moved there); the per-episode accuracies come back on the CPU.
     """
     name, fewshot_method = resolve_method(method)
+    check_features(features, episodes)
+    seed = check("seed", seed)
+    chunk_size = None if chunk_size is None else check("chunk_size", chunk_size)
     if device is not None:
         features = features.to(device)
     start_time = time.perf_counter()

@@ -59,6 +59,7 @@ from fewshot_utils.fewshot.softmax_classifier import (
     effective_weight,
     softmax_logits,
 )
+from fewshot_utils.validation import check, check_choice, check_flag
 
 INITS = ("random", "prototypes")
 
@@ -100,25 +101,16 @@ class FineTuning(FewShotMethod):
     lr: float = 1e-1
 
     def __post_init__(self) -> None:
-        if self.init not in INITS:
-            raise ValueError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
-        if self.classifier not in CLASSIFIERS:
-            raise ValueError(
-                f"classifier must be one of {', '.join(CLASSIFIERS)}, got {self.classifier!r}"
-            )
-        if not self.entropy_weight >= 0:
-            raise ValueError(f"entropy_weight must be >= 0 (0 = off), got {self.entropy_weight}")
-        if not self.scale > 0:
-            raise ValueError(f"scale must be > 0, got {self.scale}")
+        check_choice(self.init, "init", INITS)
+        check_choice(self.classifier, "classifier", CLASSIFIERS)
+        check_flag(self.learn_scale, "learn_scale")
+        for name in ("entropy_weight", "scale", "steps", "lr"):
+            object.__setattr__(self, name, check(name, getattr(self, name)))  # 5.0 -> 5
         if self.learn_scale and self.classifier != "cosine":
             raise ValueError(
                 "learn_scale applies to the cosine classifier only: "
                 "set classifier='cosine' or learn_scale=False"
             )
-        if int(self.steps) != self.steps or self.steps < 0:
-            raise ValueError(f"steps must be a whole number >= 0, got {self.steps}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
 
     @property
     def transductive(self) -> bool:

@@ -26,6 +26,7 @@ from fewshot_utils.data.images import image_files
 from fewshot_utils.fewshot.methods import resolve_method
 from fewshot_utils.fewshot.prototypes import PrototypeMethod
 from fewshot_utils.paths import EXAMPLE_IMAGES, FARM_ANIMALS, shown
+from fewshot_utils.validation import check
 
 #: The two methods the demos compare: the lecture's prototypes, and all three tricks.
 DEMO_METHODS = ("prototype", "finetune-all")
@@ -61,19 +62,33 @@ def predict(
     lecture's: cosines lie in [-1, 1], so the probabilities look almost uniform while
     ranking the classes right; s = 10 reads better). ``device``: where to embed and
     classify (the backbone is moved there, if it has ``.to``); default: where the backbone
-    is. Returns one dict per query::
+    is. The folder, the query paths and the numbers are checked before any image is read;
+    an image that cannot be read raises ``ValueError`` naming it and what to do. Returns
+    one dict per query::
 
         {"query": "path/q.png", "predicted": "beta", "probabilities": {"alpha": 0.2, ...}}
     """
     _, fewshot_method = resolve_method(method)
+    seed = check("seed", seed)
+    if scale is not None:
+        scale = check("scale", scale)
     if scale is not None and isinstance(fewshot_method, PrototypeMethod):
         fewshot_method = PrototypeMethod(scale)
     if device is not None:
         backbone.to(device)
     class_names, support_paths = read_class_folders(support_dir)
+    if isinstance(query_files, (str, os.PathLike)):
+        query_files = [query_files]
     query_files = [Path(path) for path in query_files]
     if not query_files:
         raise ValueError("no query images given: pass at least one image file to classify")
+    for path in query_files:  # before any image is read or embedded
+        if path.is_dir():
+            raise ValueError(
+                f"query {path} is a folder, not an image file: give the image files inside it"
+            )
+        if not path.is_file():
+            raise ValueError(f"query image {path} does not exist: check the path")
     flat_support = [path for paths in support_paths for path in paths]
     support_features = backbone.embed_files(flat_support)
     query_features = backbone.embed_files(query_files)

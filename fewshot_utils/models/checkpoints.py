@@ -99,31 +99,40 @@ def load_backbone(
     ``setup`` or a command chose another).
 
     Raises ``FileNotFoundError`` for a missing file and
-    :class:`~fewshot_utils.storage.CorruptFileError` for a damaged or foreign one.
+    :class:`~fewshot_utils.storage.CorruptFileError` for a folder, or an empty, damaged,
+    cut-short or foreign file (a plain ``state_dict``, another program's dict), saying what
+    to do. Loading never runs code from the file (``weights_only=True``).
     """
     path = Path(path)
-    state = load_tensors(path, KIND, required=("backbone", "channels", "preprocessing"))
+    state = load_tensors(
+        path,
+        KIND,
+        required=("backbone", "channels", "preprocessing"),
+        hint="use 'shipped' (the course's backbone) or 'mine' (yours, from `pretrain`)",
+    )
     if state.get("format_version", 0) > FORMAT_VERSION:
         raise CorruptFileError(
             f"{path} was written by a newer fewshot_utils (format "
             f"{state['format_version']}); update the package"
         )
-    backbone = Conv4(channels=int(state["channels"]))
     try:
+        backbone = Conv4(channels=int(state["channels"]))
         backbone.load_state_dict(state["backbone"])
-    except RuntimeError as error:
+        preprocessing = Preprocessing(**state["preprocessing"])
+        head = None
+        if "head" in state:
+            weight = state["head"]["weight"]
+            head = nn.Linear(weight.shape[1], weight.shape[0])
+            head.load_state_dict(state["head"])
+    except (RuntimeError, TypeError, ValueError, KeyError, IndexError, AttributeError):
         raise CorruptFileError(
-            f"{path}: the weights do not fit Conv4 ({str(error).splitlines()[0]})"
+            f"{path} says it is a checkpoint, but its weights or settings do not fit Conv4: "
+            "it is damaged or was edited; delete it and pretrain again"
         ) from None
     backbone.eval()
-    head = None
-    if "head" in state:
-        weight = state["head"]["weight"]
-        head = nn.Linear(weight.shape[1], weight.shape[0])
-        head.load_state_dict(state["head"])
     return PretrainedBackbone(
         backbone=backbone,
-        preprocessing=Preprocessing(**state["preprocessing"]),
+        preprocessing=preprocessing,
         history=list(state.get("history", [])),
         meta=dict(state.get("meta", {})),
         head=head,

@@ -55,6 +55,26 @@ def split_key(split: FewShotSplit) -> str:
     return digest.hexdigest()[:16]
 
 
+def check_features(features, episodes=None) -> None:
+    """``features`` must be a split's features, a finite float tensor ``[I, d]``;
+    ``episodes``, when given, an :class:`~fewshot_utils.fewshot.episodes.Episodes`."""
+    if not torch.is_tensor(features) or features.dim() != 2 or not features.is_floating_point():
+        shape = tuple(features.shape) if hasattr(features, "shape") else type(features).__name__
+        raise ValueError(
+            f"features must be [I, d] (one row per image of the split), got shape {shape}: "
+            "pass split_features(backbone, split) or embed(...)"
+        )
+    if not torch.isfinite(features).all():
+        raise ValueError(
+            "features contain NaN or infinity: the backbone that made them is broken "
+            "(a training run that diverged?); embed again with another backbone"
+        )
+    if episodes is not None and not hasattr(episodes, "support"):
+        raise ValueError(
+            f"episodes must come from sample_episodes(...), got {type(episodes).__name__}"
+        )
+
+
 def split_features(
     pretrained,
     split: FewShotSplit,

@@ -54,6 +54,7 @@ from torch import nn
 from fewshot_utils.data.splits import FewShotSplit
 from fewshot_utils.devices import as_device, module_device
 from fewshot_utils.models.conv4 import Conv4, Preprocessing
+from fewshot_utils.training.checks import check_fields, check_recipe
 from fewshot_utils.training.loop import (
     SplitTask,
     TrainingRecipe,
@@ -61,6 +62,7 @@ from fewshot_utils.training.loop import (
     start_run,
     train,
 )
+from fewshot_utils.validation import Rule, check, check_choice, check_number
 
 # ----------------------------------------------------------------------------
 # Pairs
@@ -226,6 +228,24 @@ class SiameseConfig(TrainingRecipe):
     pairs_per_epoch: int | None = None
     positive_fraction: float = 0.5
     validation_pairs: int = 4000
+
+    def __post_init__(self) -> None:
+        """Check every field when the config is made (:mod:`~fewshot_utils.training.checks`)."""
+        getattr(super(), "__post_init__", lambda: None)()
+        check_recipe(self)
+        check_choice(self.head, "head", tuple(HEADS))
+        self.batch_size = check("batch_size", self.batch_size)
+        check_fields(self, SIAMESE_RULES)
+        if self.pairs_per_epoch is not None:
+            self.pairs_per_epoch = check_number(
+                self.pairs_per_epoch, "pairs_per_epoch", Rule(True, least=1, hint="or None")
+            )
+
+
+SIAMESE_RULES = {
+    "positive_fraction": Rule(least=0, most=1, hint="the share of 'same' pairs; 0.5 is half"),
+    "validation_pairs": Rule(True, least=0, most=1_000_000, hint="the course uses 4000"),
+}
 
 
 class SiameseResult(TrainingResult):

@@ -23,6 +23,7 @@ from torch import nn
 from fewshot_utils.data.splits import FewShotSplit
 from fewshot_utils.devices import as_device, module_device
 from fewshot_utils.models.conv4 import Conv4, Preprocessing
+from fewshot_utils.training.checks import check_recipe
 from fewshot_utils.training.loop import (
     SplitTask,
     TrainingRecipe,
@@ -30,6 +31,7 @@ from fewshot_utils.training.loop import (
     start_run,
     train,
 )
+from fewshot_utils.validation import Rule, check, check_number
 
 
 class PretrainingModel(nn.Module):
@@ -57,6 +59,15 @@ class PretrainingConfig(TrainingRecipe):
 
     batch_size: int = 128
     label_smoothing: float = 0.0
+
+    def __post_init__(self) -> None:
+        """Check every field when the config is made (:mod:`~fewshot_utils.training.checks`)."""
+        getattr(super(), "__post_init__", lambda: None)()
+        check_recipe(self)
+        self.batch_size = check("batch_size", self.batch_size)
+        self.label_smoothing = check_number(
+            self.label_smoothing, "label_smoothing", Rule(least=0, most=0.99, hint="0 is off")
+        )
 
 
 @dataclass
