@@ -74,14 +74,19 @@ def add_common_arguments(parser: argparse.ArgumentParser, data: bool = True) -> 
     )
     if data:
         add_dataset_arguments(parser)
+    add_threads_argument(parser)
+    parser.add_argument(
+        "--json", type=Path, default=None, metavar="OUT", help="also write the results as JSON"
+    )
+
+
+def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    """``--threads``: how many CPU threads torch uses (:func:`set_threads`)."""
     parser.add_argument(
         "--threads",
         type=number("threads"),
         default=None,
         help="torch threads (default: torch's choice)",
-    )
-    parser.add_argument(
-        "--json", type=Path, default=None, metavar="OUT", help="also write the results as JSON"
     )
 
 
@@ -150,6 +155,7 @@ def method_from_arguments(args: argparse.Namespace):
 
 
 def set_threads(args: argparse.Namespace) -> None:
+    """Apply ``--threads``, if given."""
     if getattr(args, "threads", None):
         import torch
 

@@ -148,10 +148,33 @@ def check_paths(args: argparse.Namespace) -> None:
         written.append(Path(path))
     if args.command == "pretrain":
         _check_checkpoint_out(Path(args.out))
+        _check_resume(args)
     if args.command == "student-copies":
         check_folder(args.out, "--out")
         for notebook in args.notebooks:
             check_input_file(notebook, "notebook", "give a notebook file (.ipynb)")
+
+
+def _check_resume(args: argparse.Namespace) -> None:
+    """``--resume`` needs an interrupted run's epoch checkpoint beside ``--out``; without
+    ``--resume`` such a file must not be overwritten by a fresh start."""
+    from fewshot_utils.training.resume import epoch_checkpoint_path, epochs_done
+
+    kept = epoch_checkpoint_path(args.out)
+    check_output_file(kept, "--out", EXAMPLES["out"])
+    done = epochs_done(kept)
+    if getattr(args, "resume", False) and done is None:
+        raise InputError(
+            f"--resume: there is no interrupted run to resume, {shown(kept)} does not exist "
+            f"(a `pretrain --out {shown(args.out)}` keeps its finished epochs there): run "
+            "without --resume to start"
+        )
+    if not getattr(args, "resume", False) and kept.exists():
+        what = f"{done} finished epoch(s) of an interrupted run" if done else "a file"
+        raise InputError(
+            f"{shown(kept)} holds {what}, and starting afresh would overwrite it: add "
+            f"--resume to continue that run, or delete {shown(kept)} to start again"
+        )
 
 
 # ----------------------------------------------------------------------------
@@ -170,6 +193,10 @@ def _state(path: Path):
 def output_states(args: argparse.Namespace) -> dict[Path, object]:
     """The command's output files and their state now (``None``: no file yet)."""
     paths = [getattr(args, name, None) for name in OUTPUTS.get(args.command, ())]
+    if args.command == "pretrain":
+        from fewshot_utils.training.resume import epoch_checkpoint_path
+
+        paths.append(epoch_checkpoint_path(args.out))
     return {Path(path): _state(Path(path)) for path in paths if path is not None}
 
 
@@ -201,13 +228,25 @@ def interrupted(args: argparse.Namespace | None, before: dict[Path, object]) -> 
     if args is None or args.command in ("data", "student-copies"):
         return "interrupted: nothing is half-written (files are written whole or not at all)"
     written = [path for path, state in before.items() if _state(path) != state]
+    epochs = None
+    if args.command == "pretrain":
+        from fewshot_utils.training.resume import epoch_checkpoint_path
+
+        epochs = epoch_checkpoint_path(args.out)
     kept = [
         f"{shown(path)} is unchanged" if state is not None else f"{shown(path)} was not created"
         for path, state in before.items()
-        if path not in written
+        if path not in written and not (path == epochs and state is None)
     ]
     said = "wrote " + ", ".join(shown(path) for path in written) if written else "nothing written"
-    return "; ".join(["interrupted: " + said, *kept])
+    resume = []
+    if epochs is not None:
+        from fewshot_utils.training.resume import epochs_done
+
+        done = epochs_done(epochs)
+        if done:
+            resume = [f"{done} finished epoch(s) kept: run the same command with --resume"]
+    return "; ".join(["interrupted: " + said, *kept, *resume])
 
 
 def describe_os_error(error: OSError) -> str:

@@ -9,7 +9,12 @@ import shlex
 import time
 from pathlib import Path
 
-from fewshot_utils.cli.arguments import add_dataset_arguments, dataset_from_arguments
+from fewshot_utils.cli.arguments import (
+    add_dataset_arguments,
+    add_threads_argument,
+    dataset_from_arguments,
+    set_threads,
+)
 from fewshot_utils.cli.checks import number
 from fewshot_utils.cli.device_options import add_device_argument
 from fewshot_utils.paths import own_checkpoint, shown
@@ -28,8 +33,10 @@ def run_pretrain(args: argparse.Namespace) -> int:
     them: :mod:`fewshot_utils.training.distributed`); only rank 0 prints and writes."""
     from fewshot_utils.devices import choose_device
     from fewshot_utils.training import distributed
+    from fewshot_utils.training.resume import epoch_checkpoint_path, epochs_done
     from fewshot_utils.training.supervised import PretrainingConfig, pretrain
 
+    set_threads(args)
     device, place = distributed.start(choose_device(args.device, announce=False))
     try:
         quiet = (
@@ -54,10 +61,22 @@ def run_pretrain(args: argparse.Namespace) -> int:
             with distributed.main_first(place):  # rank 0 builds any cache, the others read it
                 dataset = dataset_from_arguments(args, progress=place.main)
             start = time.perf_counter()
-            result = pretrain(dataset.background, config, progress=True, device=device)
+            kept = epoch_checkpoint_path(args.out)
+            done = epochs_done(kept) if args.resume else 0
+            if args.resume:
+                print(f"resuming after epoch {done} of {config.epochs} ({shown(kept)})")
+            result = pretrain(
+                dataset.background,
+                config,
+                progress=True,
+                device=device,
+                epoch_checkpoint=kept,
+                resume=args.resume,
+            )
             seconds = time.perf_counter() - start
             if place.main:
-                _save_pretrained(args, dataset, result, seconds, device, place.world)
+                _save_pretrained(args, dataset, result, seconds, device, place.world, done)
+                kept.unlink(missing_ok=True)  # the final checkpoint holds everything it did
     except BaseException:
         distributed.finish(wait=False)  # the other processes stop instead of waiting for us
         raise
@@ -65,7 +84,11 @@ def run_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _save_pretrained(args, dataset, result, seconds: float, device, processes: int) -> None:
+def _save_pretrained(
+    args, dataset, result, seconds: float, device, processes: int, resumed_after: int
+) -> None:
+    import torch
+
     last = result.history[-1]
     meta = {
         "dataset": dataset.name,
@@ -75,10 +98,15 @@ def _save_pretrained(args, dataset, result, seconds: float, device, processes: i
         "seconds": seconds,
         "device": device.type,
         "processes": processes,
+        "threads": torch.get_num_threads(),
+        "resumed_after_epoch": resumed_after,
     }
     path = result.save(args.out, meta)
+    epochs = f"{result.config.epochs} epochs"
+    if resumed_after:  # this command ran only the epochs after the kept ones
+        epochs = f"the last {result.config.epochs - resumed_after} of {epochs}"
     print(
-        f"pretrained {result.config.epochs} epochs in {seconds:.0f} s: validation accuracy "
+        f"pretrained {epochs} in {seconds:.0f} s: validation accuracy "
         f"{last['validation_accuracy']:.1f}%; checkpoint written to {shown(path)}"
     )
 
@@ -98,6 +126,7 @@ def add_subcommands(commands) -> None:
     )
     add_dataset_arguments(pretrain)
     add_device_argument(pretrain)
+    add_threads_argument(pretrain)
     defaults = PretrainingConfig()
     pretrain.add_argument(
         "--epochs",
@@ -138,5 +167,11 @@ def add_subcommands(commands) -> None:
         default=own_checkpoint(),
         help=f"the checkpoint to write (default: {shown(own_checkpoint())}, where "
         "find_backbone('mine') and --checkpoint mine look)",
+    )
+    pretrain.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run after its last finished epoch: every epoch is "
+        "kept beside --out (conv4.pt -> conv4.last-epoch.pt); give the same settings",
     )
     pretrain.set_defaults(run=run_pretrain)

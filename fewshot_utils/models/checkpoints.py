@@ -73,8 +73,12 @@ def save_checkpoint(
     history: list[dict] | None = None,
     meta: dict | None = None,
     head: nn.Linear | None = None,
+    training_state: dict | None = None,
 ) -> Path:
-    """Write a checkpoint atomically (an interrupted save keeps the old file)."""
+    """Write a checkpoint atomically (an interrupted save keeps the old file).
+
+    ``training_state`` (optional): what an interrupted pretraining needs to go on
+    (:mod:`fewshot_utils.training.resume`); loading a backbone ignores it."""
     state = {
         "kind": KIND,
         "format_version": FORMAT_VERSION,
@@ -86,6 +90,8 @@ def save_checkpoint(
     }
     if head is not None:
         state["head"] = {k: v.detach().cpu() for k, v in head.state_dict().items()}
+    if training_state is not None:
+        state["training_state"] = training_state
     return save_atomically(state, path)
 
 

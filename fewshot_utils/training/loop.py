@@ -48,6 +48,7 @@ from fewshot_utils.models.conv4 import Conv4, Preprocessing, fit_preprocessing
 from fewshot_utils.runtime import release_freed_memory
 from fewshot_utils.training import distributed
 from fewshot_utils.training.augmentation import random_theta, warp
+from fewshot_utils.training.resume import EpochCheckpoints
 
 
 @dataclass
@@ -202,11 +203,13 @@ class TrainingTask(Protocol):
       many of those ``count`` examples the model got right. It draws the random numbers of
       the *whole* batch from ``generator`` whatever ``part`` is, so that every process
       draws the same (``part`` is ``slice(None)`` in one process);
-    * ``validation_accuracy(model)``: % right on the held-out drawings (``nan`` if none).
+    * ``validation_accuracy(model)``: % right on the held-out drawings (``nan`` if none);
+    * ``preprocessing``: the input normalisation (saved with every epoch checkpoint).
     """
 
     description: str
     steps_per_epoch: int
+    preprocessing: Preprocessing
 
     def epoch_batches(self, generator: torch.Generator) -> Iterable[Any]: ...
 
@@ -225,6 +228,7 @@ def train(
     progress: bool = True,
     after_epoch: Callable[[nn.Module, dict], dict | None] | None = None,
     loss_digits: int = 2,
+    checkpoints: EpochCheckpoints | None = None,
 ) -> list[dict]:
     """Train ``model`` on ``task`` for ``recipe.epochs`` epochs; return the history rows.
 
@@ -241,6 +245,11 @@ def train(
     gradient of the whole batch's mean loss; BatchNorm uses the statistics of the whole
     batch. Validation and ``after_epoch`` run on rank 0, whose history every process
     returns; the progress bar is rank 0's.
+
+    ``checkpoints`` (optional, :class:`~fewshot_utils.training.resume.EpochCheckpoints`):
+    rank 0 writes an epoch checkpoint after every epoch; with ``checkpoints.resume`` the
+    run starts from the one there, after its last finished epoch, and ends with the
+    weights an uninterrupted run would have.
     """
     place = distributed.processes()
     device = module_device(model)
@@ -255,12 +264,15 @@ def train(
         pct_start=0.15,
     )
     history: list[dict] = []
+    if checkpoints is not None and checkpoints.resume:
+        history = checkpoints.restore(model, recipe, optimiser, schedule, generator).history
     bar = tqdm(
         total=recipe.epochs * task.steps_per_epoch,
+        initial=len(history) * task.steps_per_epoch,
         desc=task.description,
         disable=not (progress and place.main),
     )
-    for epoch in range(1, recipe.epochs + 1):
+    for epoch in range(len(history) + 1, recipe.epochs + 1):
         start = time.perf_counter()
         model.train()
         total_loss, right, seen = 0.0, 0, 0
@@ -294,6 +306,10 @@ def train(
                 row.update(after_epoch(model, row) or {})
         row = distributed.from_main(row, device)
         history.append(row)
+        if checkpoints is not None and place.main:
+            checkpoints.save(
+                model, task.preprocessing, recipe, history, optimiser, schedule, generator
+            )
         bar.set_postfix(
             loss=f"{row['loss']:.{loss_digits}f}", val=f"{row['validation_accuracy']:.1f}%"
         )

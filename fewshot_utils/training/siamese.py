@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -62,6 +63,7 @@ from fewshot_utils.training.loop import (
     start_run,
     train,
 )
+from fewshot_utils.training.resume import epoch_checkpoints
 from fewshot_utils.validation import Rule, check, check_choice, check_number
 
 # ----------------------------------------------------------------------------
@@ -350,6 +352,8 @@ def pretrain_siamese(
     progress: bool = True,
     after_epoch: Callable[[SiameseModel, dict], dict | None] | None = None,
     device: str | torch.device | None = None,
+    epoch_checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
 ) -> SiameseResult:
     """Siamese pretraining of Conv4 on pairs of the classes of ``split``.
 
@@ -368,7 +372,17 @@ def pretrain_siamese(
     task = SiameseTask(split, config, train_index, validation_index, preprocessing, device)
     model = SiameseModel(config.channels, config.head)
     model = model.to(device, memory_format=torch.channels_last)
-    history = train(model, task, config, generator, progress, after_epoch, loss_digits=3)
+    checkpoints = epoch_checkpoints(epoch_checkpoint, resume)
+    history = train(
+        model,
+        task,
+        config,
+        generator,
+        progress,
+        after_epoch,
+        loss_digits=3,
+        checkpoints=checkpoints,
+    )
     return SiameseResult(model=model, preprocessing=preprocessing, history=history, config=config)
 
 

@@ -13,6 +13,7 @@ training loop (:func:`fewshot_utils.training.loop.train`).
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -31,6 +32,7 @@ from fewshot_utils.training.loop import (
     start_run,
     train,
 )
+from fewshot_utils.training.resume import epoch_checkpoints
 from fewshot_utils.validation import Rule, check, check_number
 
 
@@ -144,6 +146,8 @@ def pretrain(
     progress: bool = True,
     after_epoch: Callable[[PretrainingModel, dict], dict | None] | None = None,
     device: str | torch.device | None = None,
+    epoch_checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
 ) -> PretrainingResult:
     """Supervised pretraining of Conv4 + linear head on the classes of ``split``.
 
@@ -160,7 +164,8 @@ def pretrain(
     model = PretrainingModel(split.num_classes, config.channels)
     model = model.to(device, memory_format=torch.channels_last)
     task = SupervisedTask(split, config, train_index, validation_index, preprocessing, device)
-    history = train(model, task, config, generator, progress, after_epoch)
+    checkpoints = epoch_checkpoints(epoch_checkpoint, resume)
+    history = train(model, task, config, generator, progress, after_epoch, checkpoints=checkpoints)
     return PretrainingResult(
         model=model,
         preprocessing=preprocessing,
