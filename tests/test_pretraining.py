@@ -1,5 +1,7 @@
 """Conv4, pretraining, checkpoints: shapes, learning, round trips, clear errors."""
 
+import math
+
 import pytest
 import torch
 
@@ -7,9 +9,9 @@ from fewshot_utils.data.splits import FewShotSplit
 from fewshot_utils.models.checkpoints import load_backbone, save_checkpoint
 from fewshot_utils.models.conv4 import Conv4, Preprocessing, embed
 from fewshot_utils.storage import CorruptFileError
-from fewshot_utils.training.augmentation import random_affine
-from fewshot_utils.training.loop import train_validation_split
-from fewshot_utils.training.supervised import PretrainingConfig, pretrain
+from fewshot_utils.training.augmentation import random_affine, rotations_as_classes
+from fewshot_utils.training.loop import start_run, train_validation_split
+from fewshot_utils.training.supervised import PretrainingConfig, SupervisedTask, pretrain
 
 
 def tiny_split(classes: int = 6, per_class: int = 10, size: int = 28) -> FewShotSplit:
@@ -92,6 +94,32 @@ def test_short_pretraining_lowers_the_loss_and_records_history():
     }
     assert result.history[-1]["validation_accuracy"] > 100 / 6  # better than chance
     assert result.backbone is result.model.backbone
+
+
+def test_rotations_as_classes_turns_each_class_into_four():
+    images = torch.zeros(2, 5, 5, dtype=torch.uint8)
+    images[:, 0, 4] = 255  # the top-right corner
+    turned, labels = rotations_as_classes(images, torch.tensor([0, 1]), num_classes=2)
+    assert labels.tolist() == [0, 1, 2, 3, 4, 5, 6, 7]  # class c turned k x 90 degrees: c + 2k
+    lit = [tuple(torch.nonzero(image).flatten().tolist()) for image in turned[::2]]
+    # Counter-clockwise on screen (rows grow downwards): top-right, top-left, ...
+    assert lit == [(0, 4), (0, 0), (4, 0), (4, 4)]
+
+
+def test_pretraining_with_rotations_as_classes_learns_4c_classes():
+    split = tiny_split(classes=3, per_class=8)
+    config = PretrainingConfig(
+        epochs=3, batch_size=16, lr=1e-2, validation_per_class=2, rotations_as_classes=True
+    )
+    _, train_index, validation_index, preprocessing = start_run(split, config)
+    task = SupervisedTask(split, config, train_index, validation_index, preprocessing)
+    # An epoch sees every training drawing in four turns: 3 classes x 6 drawings x 4.
+    assert len(task.images) == 72 and task.steps_per_epoch == math.ceil(72 / 16)
+    assert sorted(set(task.validation_labels.tolist())) == list(range(12))
+    result = pretrain(split, config, progress=False)
+    assert result.model.head.out_features == 12
+    assert result.history[-1]["validation_accuracy"] > 100 / 12  # 12-way, above chance
+    assert result.backbone(torch.zeros(1, 1, 28, 28)).shape == (1, 64)
 
 
 def test_after_epoch_adds_to_the_history():

@@ -57,6 +57,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
                 batch_size=args.batch_size,
                 lr=args.lr,
                 validation_per_class=args.validation_per_class,
+                channels=args.channels,
+                rotations_as_classes=args.rotations_as_classes,
             )
             with distributed.main_first(place):  # rank 0 builds any cache, the others read it
                 dataset = dataset_from_arguments(args, progress=place.main)
@@ -152,6 +154,19 @@ def add_subcommands(commands) -> None:
         type=number("lr"),
         default=defaults.lr,
         help=f"AdamW's peak learning rate ({defaults.lr:g})",
+    )
+    pretrain.add_argument(
+        "--channels",
+        type=int,
+        metavar="N",
+        default=defaults.channels,
+        help=f"Conv4's width: channels of every layer and of f(x) (default: {defaults.channels})",
+    )
+    pretrain.add_argument(
+        "--rotations-as-classes",
+        action="store_true",
+        help="also train on every class turned by 90, 180 and 270 degrees, each turn a class "
+        "of its own (4x the classes and the time per epoch; the shipped backbone's recipe)",
     )
     pretrain.add_argument(
         "--validation-per-class",

@@ -4,6 +4,11 @@ Omniglot has 20 drawings per character; pretraining sees each many times, so eve
 batch is warped a little (rotated, zoomed, sheared, shifted) to show the network new
 drawings of the same characters. One ``affine_grid`` + ``grid_sample`` warps the whole
 batch at once: no per-image PIL work, no DataLoader workers.
+
+A stronger kind of augmentation changes the task itself: :func:`rotations_as_classes`
+turns each character by 90, 180 and 270 degrees and calls each turn a *new* class
+(Vinyals et al. 2016), so pretraining sees 4C classes and must tell a character from
+its own rotations.
 """
 
 from __future__ import annotations
@@ -93,3 +98,16 @@ def random_affine(
     batch, _, height, width = x.shape
     theta = random_theta(batch, height, width, generator, rotation, scale, shift, shear)
     return warp(x, theta)
+
+
+def rotations_as_classes(
+    images: torch.Tensor, labels: torch.Tensor, num_classes: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each class turned by 0, 90, 180 and 270 degrees, each turn a class of its own.
+
+    ``uint8 [I, H, W]``, ``int64 [I]`` (classes ``0 .. C-1``) -> ``uint8 [4I, H, W]``,
+    ``int64 [4I]``: the drawings of class ``c`` turned counter-clockwise by ``k · 90``
+    degrees are class ``c + k · C`` (``k = 0`` is the drawing as it is).
+    """
+    turned = [torch.rot90(images, k, dims=(1, 2)) for k in range(4)]
+    return torch.cat(turned).contiguous(), torch.cat([labels + k * num_classes for k in range(4)])
