@@ -1,41 +1,47 @@
 """Choose the fine-tuning defaults on held-out *background* alphabets, never on the evaluation ones.
 
-    python benchmarks/choose_fine_tuning.py [--epochs 15] [--episodes 500] [--confirm 1000]
+    python benchmarks/choose_fine_tuning.py [--epochs 20] [--rotations-as-classes]
+        [--episodes 500] [--confirm 1000] [--backbone PATH]
 
 What it does (the course's rule: hyper-parameters are chosen on a validation
 split of the base alphabets):
 
 1. loads Omniglot and splits the 30 background alphabets, seeded, into 24 for
    pretraining and 6 held out (the evaluation alphabets are never touched);
-2. pretrains a *tuning backbone* on the 24 (``PretrainingConfig`` defaults but
-   ``--epochs``), cached under ``--cache`` so reruns skip it; the backbone after
-   ``--weak-epoch`` epochs (default 2) is kept too, as a weak backbone;
+2. pretrains a *tuning backbone* on the 24 with the shipped backbone's recipe
+   (``--epochs``, ``--channels``, ``--rotations-as-classes``), cached under ``--cache``
+   so reruns skip it, and keeps the backbone after ``--weak-epoch`` epochs as a weak
+   one; or takes ``--backbone``, a checkpoint pretrained on the same 24 alphabets
+   (``benchmarks/choose_backbone.py`` writes them; its meta names the held-out ones);
 3. embeds the held-out classes once and searches, on ``--episodes`` seeded
    *selection* episodes per setting (5/20-way, 1/5-shot), with paired differences
    against the prototype classifier:
    A. Adam's ``lr`` x ``steps`` for each fine-tuning method (λ = 0.1, s = 10),
    B. the entropy weight λ, C. the cosine scale s (fixed or learned);
 4. checks the chosen settings on *fresh* confirmation episodes (another seed),
-   against the starting point of COURSE.md (lr 1e-2, 100 steps, λ = 0.1, s = 10);
-5. shows where the tricks help: a weak backbone (after 2 epochs), a random Conv4,
-   and cross-domain (the tuning backbone on Glyphs' evaluation split);
-6. shows the collapse of COURSE.md (λ = 1, lr 1e-2 on a linear head, 20-way
-   1-shot) and whether the chosen settings avoid it.
+   against a first guess (lr 1e-2, 100 steps, λ = 0.1, s = 10) and the package's
+   current defaults;
+5. shows where the tricks help: a weak backbone, a random Conv4, and cross-domain
+   (the tuning backbone on Glyphs' evaluation split);
+6. shows the collapse a large entropy weight (λ = 1) brings in 20-way 1-shot, and
+   whether the chosen settings avoid it.
 
 Scores are paired differences ``method - prototype`` in points on the same
 episodes, 95% CI ``1.96 std / √E``. Selection rules (printed with the results):
-a method's *score* is its mean paired difference over the four settings; one
-shared (lr, steps) minimises the largest *regret* (best score of a method minus
-its score there) over the four methods that start from W = M; a method gets its
-own setting only if it *clearly needs it*: its own best is ahead of the shared
-one by more than ``--tolerance`` points on the mean AND significantly behind it
-(paired 95% CI) in none of the four settings. λ and s are chosen the same way
-over the methods that use them. lr 1e-1 was added to the grid after a first run
-chose 3e-2, then its largest value; the check of stage D also looks one step
-beyond the grid's edge (reported, not used).
 
-The package's defaults (``fewshot_utils.fewshot.methods.METHODS``) are compared with
-the chosen settings at the end of the confirmation, paired on the same episodes.
+* a method's *score* is its mean paired difference over the four settings;
+* one shared (lr, steps) minimises the largest *regret* (best score of a method
+  minus its score there) over the four methods that start from W = M;
+* then the *cheapest* (fewest steps) setting that is as good for every one of those
+  methods: within ``--speed-tolerance`` points of the minimax setting's score and
+  significantly behind it (paired 95% CI) in no setting. Fine-tuning costs time
+  in proportion to its steps, so equal accuracy for fewer steps is the better default;
+* a method gets its own setting only if it *clearly needs it*: its own best is
+  ahead of the shared one by more than ``--tolerance`` points on the mean AND
+  significantly behind it in none of the four settings;
+* λ and s are chosen the same way over the methods that use them; stage D checks
+  the chosen λ and s with the neighbouring (lr, steps), and one step beyond the
+  grid's edge where the choice lies on it (reported, not used).
 
 Runs on 1 CPU thread (the course's 2-core budget, shared).
 """
@@ -76,15 +82,16 @@ SHARED_ZIPS = [
     Path("/work/shared/data/omniglot/images_background.zip"),
     Path("/work/shared/data/omniglot/images_evaluation.zip"),
 ]
-#: 1e-1 was added after a first run chose 3e-2, on the edge of 1e-3 .. 3e-2.
-LRS = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
-STEPS = (25, 50, 100)
+#: A first run (lr 1e-3 .. 1e-1, 25 .. 100 steps) chose lr 1e-1, the grid's edge, and
+#: never 1e-3; this grid moves one step up (3e-1) and adds a cheaper 10 steps.
+LRS = (3e-3, 1e-2, 3e-2, 1e-1, 3e-1)
+STEPS = (10, 25, 50, 100)
 ENTROPY_WEIGHTS = (0.01, 0.03, 0.1, 0.3, 1.0)
 SCALES = (5.0, 10.0, 20.0, "learned")  # "learned": learn_scale from s = 10
 LEARNED_START = 10.0
-#: The starting point: the scratch settings of COURSE.md (explored on test episodes).
+#: A first guess to compare the chosen settings with.
 START = {"lr": 1e-2, "steps": 100, "entropy_weight": 0.1, "scale": 10.0, "learn_scale": False}
-FINE_TUNED = [name for name, config in METHODS.items() if config is not None]
+FINE_TUNED = [name for name, method in METHODS.items() if isinstance(method, FineTuning)]
 SELECTION_SEED, CONFIRMATION_SEED = 1, 2
 
 
@@ -213,6 +220,70 @@ def own_or_shared(method, candidates, scores, shared, config_at, bench, toleranc
     return best
 
 
+def cheapest_as_good(shared, candidates, scores, methods, config_at, bench, tolerance):
+    """The (lr, steps) with the fewest steps that is as good as ``shared`` for every one
+    of ``methods``: within ``tolerance`` points of its score, and significantly behind it
+    (paired 95% CI) in no setting. Prints each cheaper candidate's verdict."""
+    cheaper = [c for c in candidates if c[1] < shared[1]]
+
+    def worst_loss(c):
+        return max(scores[(m, shared)] - scores[(m, c)] for m in methods)
+
+    say(
+        f"\nCheaper than lr {shared[0]:g}, {shared[1]} steps and as good (within "
+        f"{tolerance:g} points for each W = M method, behind in no setting)?"
+    )
+    for candidate in sorted(cheaper, key=lambda c: (c[1], worst_loss(c))):
+        label = f"lr {candidate[0]:g}, {candidate[1]} steps"
+        if worst_loss(candidate) > tolerance:
+            say(f"  {label}: no, up to {worst_loss(candidate):.2f} points lower")
+            continue
+        behind = []
+        for m in methods:
+            for key in SETTINGS:
+                d = paired_difference(
+                    bench.run(key, config_at(m, candidate)), bench.run(key, config_at(m, shared))
+                )
+                if d.mean + d.ci95 < 0:
+                    behind.append(f"{m} {key[0]}w{key[1]}s {d}")
+        if behind:
+            say(f"  {label}: no, significantly behind in {'; '.join(behind)}")
+            continue
+        say(f"  {label}: yes (at most {max(worst_loss(candidate), 0):.2f} points lower)")
+        return candidate
+    say("  none: keep it")
+    return shared
+
+
+def choose_shared_value(methods, values, with_value, name_of, bench, args):
+    """Stages B and C: score each of ``values`` for each of ``methods`` (``with_value(m, v)``
+    is the method's config), choose the minimax one, and give a method its own value only
+    if it clearly needs it (:func:`own_or_shared`). Returns ``(shared, {method: value})``."""
+    values = list(values)
+    scores = {}
+    stage = time.perf_counter()
+    for name in methods:
+        say(f"\n{name}".ljust(31) + HEADER)
+        for value in values:
+            cells = bench.paired(with_value(name, value))
+            scores[(name, value)] = cells["score"]
+            say(row(name_of(value), cells))
+    shared, regrets = minimax(values, scores, methods)
+    say(
+        "\nregret (max over the methods): "
+        + ", ".join(f"{name_of(v)}: {max(regrets[v].values()):.2f}" for v in values)
+    )
+    say(f"shared {name_of(shared)} (minimax)")
+    own = {
+        name: own_or_shared(
+            name, values, scores, shared, with_value, bench, args.tolerance, name_of
+        )
+        for name in methods
+    }
+    say(f"(stage: {time.perf_counter() - stage:.0f} s)")
+    return shared, own
+
+
 # ----------------------------------------------------------------------------
 # Data and backbones
 # ----------------------------------------------------------------------------
@@ -234,12 +305,47 @@ def split_alphabets(background, held_out: int, seed: int):
     return kept, held, chosen
 
 
+def tuning_recipe(args) -> PretrainingConfig:
+    """The shipped backbone's recipe, but for ``--epochs``, ``--channels``, rotations."""
+    return PretrainingConfig(
+        epochs=args.epochs,
+        seed=args.seed,
+        channels=args.channels,
+        rotations_as_classes=args.rotations_as_classes,
+    )
+
+
+def given_backbone(args, held_alphabets):
+    """``--backbone``: a checkpoint pretrained without the held-out alphabets."""
+    backbone = load_backbone(args.backbone)
+    if backbone.meta.get("held_out_alphabets") != held_alphabets:
+        raise SystemExit(
+            f"{args.backbone} was not pretrained with these alphabets held out "
+            f"({', '.join(held_alphabets)}): its meta says "
+            f"{backbone.meta.get('held_out_alphabets')}"
+        )
+    say(
+        f"tuning backbone: {args.backbone} ({backbone.meta.get('command', '?')}; pretraining "
+        f"took {backbone.meta.get('seconds', float('nan')):.0f} s): "
+        f"{backbone.meta.get('pretraining', backbone.meta.get('recipe'))}"
+    )
+    say(
+        "  validation accuracy by epoch: "
+        + ", ".join(f"{row['validation_accuracy']:.1f}" for row in backbone.history)
+    )
+    return backbone, None
+
+
 def tuning_backbones(split, args, held_alphabets):
     """The tuning backbone and its early snapshot: from the cache, or pretrained now."""
+    if args.backbone:
+        return given_backbone(args, held_alphabets)
     cache = Path(args.cache)
-    tag = f"e{args.epochs}_h{args.held_out}_s{args.seed}_w{args.weak_epoch}"
+    config = tuning_recipe(args)
+    rotations = "_rot" if config.rotations_as_classes else ""
+    tag = f"e{args.epochs}_c{args.channels}{rotations}_h{args.held_out}_s{args.seed}"
+    tag += f"_w{args.weak_epoch}"
     final_path, early_path = cache / f"tuning_conv4_{tag}.pt", cache / f"tuning_conv4_{tag}_weak.pt"
-    config = PretrainingConfig(epochs=args.epochs, seed=args.seed)
     if final_path.is_file() and early_path.is_file():
         final, early = load_backbone(final_path), load_backbone(early_path)
         same = final.meta.get("held_out_alphabets") == held_alphabets
@@ -276,9 +382,7 @@ def tuning_backbones(split, args, held_alphabets):
         "pretraining": config_dict(config),
         "command": "benchmarks/choose_fine_tuning.py",
     }
-    save_checkpoint(
-        final_path, result.backbone, result.preprocessing, result.history, meta, result.model.head
-    )
+    result.save(final_path, meta)
     save_checkpoint(
         early_path,
         snapshot["backbone"],
@@ -312,13 +416,21 @@ def max_class_share(bench: Bench, config, key=(20, 1), limit: int = 200) -> floa
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=15, help="pretraining epochs")
+    parser.add_argument("--epochs", type=int, default=20, help="pretraining epochs")
+    parser.add_argument("--channels", type=int, default=64, help="Conv4's width")
+    parser.add_argument(
+        "--rotations-as-classes", action="store_true", help="the tuning backbone's recipe"
+    )
+    parser.add_argument("--backbone", help="a tuning backbone pretrained elsewhere (see above)")
     parser.add_argument("--weak-epoch", type=int, default=2, help="weak backbone's epochs")
     parser.add_argument("--held-out", type=int, default=6, help="background alphabets held out")
     parser.add_argument("--seed", type=int, default=0, help="alphabet split and pretraining")
     parser.add_argument("--episodes", type=int, default=500, help="selection episodes")
     parser.add_argument("--confirm", type=int, default=1000, help="confirmation episodes")
     parser.add_argument("--tolerance", type=float, default=0.15, help="regret, points")
+    parser.add_argument(
+        "--speed-tolerance", type=float, default=0.1, help="points a cheaper setting may lose"
+    )
     parser.add_argument("--cache", default="/tmp/fewshot_choose_fine_tuning")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -343,10 +455,14 @@ def main() -> int:
 
     final, early = tuning_backbones(pretraining_split, args, held_alphabets)
     history = final.history
+    weak = (
+        f"; after epoch {args.weak_epoch}: {early.history[0]['validation_accuracy']:.1f}%"
+        if early is not None
+        else ""
+    )
     say(
         f"tuning backbone: {len(history)} epochs, validation accuracy (same classes, held-out "
-        f"drawings) {history[-1]['validation_accuracy']:.1f}%; after epoch {args.weak_epoch}: "
-        f"{early.history[0]['validation_accuracy']:.1f}%"
+        f"drawings) {history[-1]['validation_accuracy']:.1f}%{weak}"
     )
     features = embed(final.backbone, tuning_split.images, final.preprocessing)
 
@@ -393,6 +509,10 @@ def main() -> int:
         f"(minimax over all five methods would be lr {everyone[0]:g}, {everyone[1]} steps, "
         f"largest regret {max(regrets_all[everyone].values()):.2f})"
     )
+    optimiser_of = lambda m, c: method_config(m, {**START, "lr": c[0], "steps": c[1]})  # noqa: E731
+    shared = cheapest_as_good(
+        shared, optimisers, scores, core, optimiser_of, select, args.speed_tolerance
+    )
     settings = {}
     for m in FINE_TUNED:
         lr, steps = own_or_shared(
@@ -400,7 +520,7 @@ def main() -> int:
             optimisers,
             scores,
             shared,
-            lambda m, c: method_config(m, {**START, "lr": c[0], "steps": c[1]}),
+            optimiser_of,
             select,
             args.tolerance,
             lambda c: f"lr {c[0]:g}, {c[1]} steps",
@@ -409,77 +529,34 @@ def main() -> int:
     say(f"shared optimiser: Adam lr {shared[0]:g}, {shared[1]} steps")
     base = {**START, "lr": shared[0], "steps": shared[1]}
 
-    # ------------------------------------------------------------------ B
-    say(f"\n-- B. entropy weight λ (lr {base['lr']:g}, {base['steps']} steps, s = 10) --")
-    entropy_methods = ["W = M + entropy", "W = M + entropy + cosine"]
-    lambda_scores = {}
-    stage = time.perf_counter()
-
+    # ------------------------------------------------------------------ B, C
     def with_lambda(m, weight):
         return method_config(m, {**settings[m], "entropy_weight": weight})
-
-    for name in entropy_methods:
-        say(f"\n{name}".ljust(31) + HEADER)
-        for weight in ENTROPY_WEIGHTS:
-            cells = select.paired(with_lambda(name, weight))
-            lambda_scores[(name, weight)] = cells["score"]
-            say(row(f"λ = {weight:g}", cells))
-    weights = list(ENTROPY_WEIGHTS)
-    chosen_lambda, lambda_regrets = minimax(weights, lambda_scores, entropy_methods)
-    say(
-        "\nregret per λ (max over the two methods): "
-        + ", ".join(f"{w:g}: {max(lambda_regrets[w].values()):.2f}" for w in ENTROPY_WEIGHTS)
-    )
-    say(f"shared λ = {chosen_lambda:g} (minimax)")
-    for name in entropy_methods:
-        settings[name]["entropy_weight"] = own_or_shared(
-            name,
-            weights,
-            lambda_scores,
-            chosen_lambda,
-            with_lambda,
-            select,
-            args.tolerance,
-            lambda w: f"λ = {w:g}",
-        )
-    say(f"(stage B: {time.perf_counter() - stage:.0f} s)")
-    base["entropy_weight"] = chosen_lambda
-
-    # ------------------------------------------------------------------ C
-    say(f"\n-- C. cosine scale s (lr {base['lr']:g}, {base['steps']} steps, λ as chosen) --")
-    cosine_methods = ["W = M + cosine", "W = M + entropy + cosine"]
-    scale_scores = {}
-    stage = time.perf_counter()
 
     def with_scale(m, value):
         return method_config(m, {**settings[m], **scale_settings(value)})
 
-    for name in cosine_methods:
-        say(f"\n{name}".ljust(31) + HEADER)
-        for value in SCALES:
-            cells = select.paired(with_scale(name, value))
-            scale_scores[(name, value)] = cells["score"]
-            say(row(f"s = {scale_label(scale_settings(value))}", cells))
-    scales = list(SCALES)
-    chosen_scale, scale_regrets = minimax(scales, scale_scores, cosine_methods)
-    say(
-        "\nregret per s (max over the two methods): "
-        + ", ".join(f"{s}: {max(scale_regrets[s].values()):.2f}" for s in SCALES)
+    say(f"\n-- B. entropy weight λ (lr {base['lr']:g}, {base['steps']} steps, s = 10) --")
+    entropy_methods = ["W = M + entropy", "W = M + entropy + cosine"]
+    chosen_lambda, own = choose_shared_value(
+        entropy_methods, ENTROPY_WEIGHTS, with_lambda, lambda w: f"λ = {w:g}", select, args
     )
-    say(f"shared s = {chosen_scale} (minimax)")
-    for name in cosine_methods:
-        value = own_or_shared(
-            name,
-            scales,
-            scale_scores,
-            chosen_scale,
-            with_scale,
-            select,
-            args.tolerance,
-            lambda v: f"s = {v}",
-        )
+    for name, weight in own.items():
+        settings[name]["entropy_weight"] = weight
+    base["entropy_weight"] = chosen_lambda
+
+    say(f"\n-- C. cosine scale s (lr {base['lr']:g}, {base['steps']} steps, λ as chosen) --")
+    cosine_methods = ["W = M + cosine", "W = M + entropy + cosine"]
+    chosen_scale, own = choose_shared_value(
+        cosine_methods,
+        SCALES,
+        with_scale,
+        lambda v: f"s = {scale_label(scale_settings(v))}",
+        select,
+        args,
+    )
+    for name, value in own.items():
         settings[name].update(scale_settings(value))
-    say(f"(stage C: {time.perf_counter() - stage:.0f} s)")
     base.update(scale_settings(chosen_scale))
 
     chosen = {name: method_config(name, settings[name]) for name in FINE_TUNED}
@@ -538,10 +615,10 @@ def main() -> int:
     say("\npaired difference to prototype".ljust(31) + HEADER)
     for name in FINE_TUNED:
         say(row(name, confirm.paired(chosen[name])))
-    say("\nthe starting point (COURSE.md scratch: lr 1e-2, 100 steps, λ = 0.1, s = 10):")
+    say("\na first guess (lr 1e-2, 100 steps, λ = 0.1, s = 10):")
     for name in FINE_TUNED:
         say(row(name, confirm.paired(start_configs[name])))
-    say("\nchosen - starting point, paired, points ± 95% CI:")
+    say("\nchosen - first guess, paired, points ± 95% CI:")
     for name in FINE_TUNED:
         line = f"{name}".ljust(30)
         for key in SETTINGS:
@@ -574,13 +651,13 @@ def main() -> int:
     # ------------------------------------------------------------------ where tricks help
     say("\n== Where the tricks help (chosen settings; paired difference to prototype) ==")
     studies = [("tuning backbone, held-out background (as above)", confirm)]
-    early_features = embed(early.backbone, tuning_split.images, early.preprocessing)
-    studies.append(
-        (
-            f"weak backbone: after {args.weak_epoch} of {args.epochs} epochs of pretraining",
-            Bench("weak", early_features, tuning_split.labels, args.confirm, CONFIRMATION_SEED),
-        )
-    )
+    if early is None:
+        say("(no weak backbone: --backbone came without an early snapshot)")
+    else:
+        early_features = embed(early.backbone, tuning_split.images, early.preprocessing)
+        weak = Bench("weak", early_features, tuning_split.labels, args.confirm, CONFIRMATION_SEED)
+        title = f"weak backbone: after {args.weak_epoch} of {len(history)} epochs of pretraining"
+        studies.append((title, weak))
     torch.manual_seed(args.seed)
     random_backbone = Conv4(final.backbone.channels).eval()
     random_features = embed(random_backbone, tuning_split.images, final.preprocessing)
@@ -611,7 +688,7 @@ def main() -> int:
 
     # ------------------------------------------------------------------ collapse
     say(
-        "\n== The collapse of COURSE.md: 20-way 1-shot, confirmation episodes; "
+        "\n== The collapse with a large entropy weight: 20-way 1-shot, confirmation episodes; "
         "'top class' = % of an episode's queries given to its most-predicted class "
         f"(mean over the first 200 episodes; {100 / 20:.0f}% = balanced) =="
     )
