@@ -73,3 +73,33 @@ def test_environment_installs_the_package_itself():
     text = (ROOT / "environment.yml").read_text()
     assert re.search(r"^\s+- -e \.\s*$", text, re.MULTILINE)
     assert "conda-forge" in text and "pytorch-cpu" in text
+
+
+def test_the_suite_may_leave_only_caches_behind():
+    """The root ``conftest.py`` fails the session when ``git status`` lists anything new
+    but these caches (a learner's checkpoint or a notebook's output is never one)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("root_conftest", ROOT / "conftest.py")
+    root_conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(root_conftest)
+    ALLOWED = root_conftest.ALLOWED
+
+    allowed = [
+        "!! data/omniglot-py/",
+        "!! data/glyphs/",
+        "!! data/features/",
+        "!! .ci-venv/",
+        "!! fewshot_utils/__pycache__/",
+        "!! fewshot_utils.egg-info/",
+    ]
+    refused = [
+        "!! checkpoints/",
+        "!! notebooks/checkpoints/",
+        "!! student_notebooks/",
+        "?? notebooks/scratch.ipynb",
+        " M notebooks/01_pretraining.ipynb",
+        "!! data/conv4_copy.pt",
+    ]
+    assert all(ALLOWED.match(line) for line in allowed)
+    assert not any(ALLOWED.match(line) for line in refused)
