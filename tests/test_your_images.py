@@ -171,7 +171,8 @@ def test_fine_tuning_is_left_out_when_classes_have_different_counts(pretrained, 
     support = {**support, "bar": support["bar"][:1]}
     compared, _ = classify_uploads(pretrained, support, queries)
     assert list(compared) == ["prototype"]
-    assert "left out: W = M, cosine (s = 20), λ = 0.1" in capsys.readouterr().out
+    described = METHODS["W = M + entropy + cosine"].describe()
+    assert f"W = M + entropy + cosine left out: {described}" in capsys.readouterr().out
 
 
 def test_the_shipped_example_images(pretrained):

@@ -65,7 +65,7 @@ INITS = ("random", "prototypes")
 
 #: λ for the "+ entropy" methods, chosen on held-out background alphabets by
 #: ``benchmarks/choose_fine_tuning.py`` (its record: ``benchmarks/choose_fine_tuning.txt``).
-DEFAULT_ENTROPY_WEIGHT = 0.1
+DEFAULT_ENTROPY_WEIGHT = 0.03
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ class FineTuning(FewShotMethod):
     scale: float = 10.0
     learn_scale: bool = False
     steps: int = 100
-    lr: float = 1e-1
+    lr: float = 3e-1
 
     def __post_init__(self) -> None:
         check_choice(self.init, "init", INITS)

@@ -78,7 +78,7 @@ register_method(
 register_method("W = M + cosine", FineTuning(classifier="cosine"), key="finetune-cosine")
 register_method(
     "W = M + entropy + cosine",
-    FineTuning(entropy_weight=DEFAULT_ENTROPY_WEIGHT, classifier="cosine", scale=20.0),
+    FineTuning(entropy_weight=DEFAULT_ENTROPY_WEIGHT, classifier="cosine"),
     key="finetune-all",
 )
 

@@ -33,7 +33,7 @@ from fewshot_utils.viz.fine_tuning import curve_mean_and_ci, fine_tuning_figure
 BASE_METHOD = "W = M + entropy"
 
 ENTROPY_WEIGHTS = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
-LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1)
 STEPS = (0, 5, 10, 25, 50, 100, 200, 400)
 SETTINGS = ((5, 1), (5, 5), (20, 1), (20, 5))
 
