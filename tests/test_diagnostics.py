@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
 from fewshot_utils.fewshot.calibration import Reliability, expected_calibration_error, reliability
@@ -28,7 +29,14 @@ from fewshot_utils.viz.fine_tuning import (
     predicted_class_histogram,
     sweep_figure,
 )
-from fewshot_utils.viz.tables import comparison_table
+from fewshot_utils.viz.style import (
+    METHOD_COLOURS,
+    PROTOTYPE_COLOUR,
+    SERIES_COLOURS,
+    method_colour,
+    method_style,
+)
+from fewshot_utils.viz.tables import comparison_table, fine_tuning_table, sweep_table
 
 # ----------------------------------------------------------------------------
 # Curves
@@ -306,3 +314,65 @@ def test_comparison_table_bold_when_the_interval_excludes_zero(clusters):
     )
     broken = [line for line in comparison_table(results).splitlines() if "broken" in line][0]
     assert "**-" in broken  # a collapsed classifier is significantly worse
+
+
+def test_fine_tuning_and_sweep_tables(clusters):
+    features, labels = clusters(**TOY)
+    sampled = sample_episodes(labels, 5, 1, queries=5, episodes=10, seed=3)
+    history = record_fine_tuning(features, sampled, FineTuning(steps=3))
+    lines = fine_tuning_table({"W = M": history}, steps=(0, 3)).splitlines()
+    assert len(lines) == 4 and lines[2].startswith("| W = M | 0 |")
+    assert f"{float(history.query_accuracy[3].mean()):.1f}" in lines[3]
+    table = sweep_table([0, 0.1], {"lr 0.1": [(90.0, 1.0), (91.25, 0.5)]}, "λ", (92.0, 0.3))
+    assert table.splitlines()[3] == "| 0.1 | 91.2 ± 0.5 |"  # half to even, as f-strings round
+    assert table.splitlines()[-1] == "| prototype classifier | 92.0 ± 0.3 |"
+
+
+# ----------------------------------------------------------------------------
+# One colour per method
+# ----------------------------------------------------------------------------
+
+
+def test_series_colours_never_look_like_a_method():
+    methods = {to_rgba(c) for c in METHOD_COLOURS.values()}
+    assert not methods & {to_rgba(c) for c in SERIES_COLOURS}
+    assert method_colour("lr 0.1", 0) == SERIES_COLOURS[0]
+    assert method_colour("W = M + cosine") == METHOD_COLOURS["W = M + cosine"]
+
+
+def test_a_variant_keeps_its_methods_colour_and_is_marked():
+    assert method_style("W = M + entropy") == (METHOD_COLOURS["W = M + entropy"], False)
+    assert method_style("W = M + entropy (λ = 1)") == (METHOD_COLOURS["W = M + entropy"], True)
+    assert (
+        method_style("W = M + entropy + cosine (λ = 1)")[0]
+        == METHOD_COLOURS["W = M + entropy + cosine"]
+    )
+    assert method_style("λ = 1", 1) == (SERIES_COLOURS[1], False)
+    predictions = torch.zeros(3, 10, dtype=torch.long)
+    fig = predicted_class_histogram(
+        {"W = M + entropy": predictions, "W = M + entropy (λ = 1)": predictions}, ways=5
+    )
+    bars = fig.axes[0].patches
+    colours = {to_rgba(bar.get_facecolor()) for bar in bars}
+    assert colours == {to_rgba(METHOD_COLOURS["W = M + entropy"])}
+    assert [bool(bar.get_hatch()) for bar in bars] == [False] * 5 + [True] * 5
+
+
+def test_curves_on_shared_episodes_draw_one_grey_prototype_line(clusters):
+    features, labels = clusters(**TOY)
+    sampled = sample_episodes(labels, 5, 1, queries=5, episodes=8, seed=4)
+    histories = {
+        name: record_fine_tuning(features, sampled, method)
+        for name, method in [
+            ("fine-tune (random init)", FineTuning("random", steps=3)),
+            ("fine-tune (W = M)", FineTuning(steps=3)),
+        ]
+    }
+    ax = fine_tuning_curves(histories, reference=80.0).axes[1]
+    dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert len(dashed) == 1 and to_rgba(dashed[0].get_color()) == to_rgba(PROTOTYPE_COLOUR)
+    solid = [line for line in ax.get_lines() if line.get_linestyle() == "-"]
+    assert [to_rgba(line.get_color()) for line in solid] == [
+        to_rgba(METHOD_COLOURS[name]) for name in histories
+    ]
+    assert math.isfinite(ax.get_ylim()[0])

@@ -13,6 +13,7 @@ from fewshot_utils.fewshot.evaluation import evaluate
 from fewshot_utils.fewshot.inspection import (
     AccuracySweep,
     accuracy_sweep,
+    block_similarities,
     correlation,
     feature_norms,
     ink,
@@ -219,3 +220,20 @@ def test_sweep_table_layout():
     assert lines[1] == " 1-shot (15 q.)    99.50 ± 0.10   80.25 ± 0.20"
     assert len(lines[0]) == len(lines[1])
     assert np.isclose(float(sweep.accuracy[0, 1]), 80.25)
+
+
+def test_block_similarities_by_hand():
+    features = torch.tensor([[1.0, 0.0], [2.0, 0.0], [0.0, 3.0], [0.0, 1.0]])
+    means = block_similarities(features, torch.tensor([[0, 1], [2, 3]]))
+    # same class: 1·2 and 3·1 -> 2.5; different: 0 everywhere
+    assert means["raw inner product"] == pytest.approx((2.5, 0.0))
+    assert means["cosine"] == pytest.approx((1.0, 0.0))
+    assert list(means) == ["raw inner product", "cosine"]
+
+
+def test_block_similarities_separate_clusters(clusters):
+    features, labels, _ = clusters(**TOY)  # lengths say nothing of the class
+    indices = pick_class_drawings(labels, classes=4, drawings=3)
+    means = block_similarities(features, indices)
+    assert means["cosine"][0] > means["cosine"][1]
+    assert means["raw inner product"][0] > means["raw inner product"][1]

@@ -11,8 +11,9 @@ In the course's order:
   a method is, and the named methods of the benchmark table;
 * :mod:`~fewshot_utils.fewshot.evaluation`: mean accuracy with 95% confidence intervals,
   paired differences; :mod:`~fewshot_utils.fewshot.benchmark`: every method in every setting;
-* :mod:`~fewshot_utils.fewshot.calibration`, :mod:`~fewshot_utils.fewshot.inspection`:
-  looking inside (calibration, neighbours, mistakes, fine-tuning step by step);
+* :mod:`~fewshot_utils.fewshot.calibration`, :mod:`~fewshot_utils.fewshot.inspection`,
+  :mod:`~fewshot_utils.fewshot.collapse`: looking inside (calibration, neighbours, mistakes,
+  fine-tuning step by step, Adam's steps and the entropy's pull in a collapse);
 * :mod:`~fewshot_utils.fewshot.probe`: a few-shot probe to watch during pretraining;
 * :mod:`~fewshot_utils.fewshot.predict`: your own images.
 """
@@ -20,6 +21,12 @@ In the course's order:
 from fewshot_utils.fewshot.benchmark import PUBLISHED, SETTINGS, run_benchmark
 from fewshot_utils.fewshot.calibration import Reliability, expected_calibration_error, reliability
 from fewshot_utils.fewshot.classifier import FewShotMethod
+from fewshot_utils.fewshot.collapse import (
+    FineTuningTrace,
+    adam_step,
+    entropy_push,
+    trace_fine_tuning,
+)
 from fewshot_utils.fewshot.cosine_similarity import (
     cosine_similarity,
     cosine_similarity_matrix,
@@ -45,6 +52,7 @@ from fewshot_utils.fewshot.evaluation import (
 from fewshot_utils.fewshot.fine_tuning import FineTuning, fine_tune, random_init
 from fewshot_utils.fewshot.inspection import (
     accuracy_sweep,
+    block_similarities,
     correlation,
     feature_norms,
     ink,
@@ -83,11 +91,14 @@ __all__ = [
     "FineTunedClassifier",
     "FineTuning",
     "FineTuningHistory",
+    "FineTuningTrace",
     "PairedDifference",
     "PrototypeClassifier",
     "PrototypeMethod",
     "Reliability",
     "accuracy_sweep",
+    "adam_step",
+    "block_similarities",
     "by_method",
     "classifier_logits",
     "compare_methods",
@@ -96,6 +107,7 @@ __all__ = [
     "cosine_similarity_matrix",
     "entropy",
     "entropy_from_logits",
+    "entropy_push",
     "episode_features",
     "episode_probabilities",
     "evaluate",
@@ -128,6 +140,7 @@ __all__ = [
     "sample_episodes",
     "setting_name",
     "sweep",
+    "trace_fine_tuning",
     "verdict",
     "wrong_queries",
 ]

@@ -8,7 +8,8 @@ figures that show these numbers are in :mod:`fewshot_utils.viz`.
 * feature lengths: :func:`feature_norms`, :func:`ink`, :func:`correlation`
   (why features are normalised before they are compared);
 * similarity matrices: :func:`pick_class_drawings`, :func:`inner_product_matrix`,
-  :func:`within_between` (raw inner product ``F Fᵀ`` against cosine ``F̂ F̂ᵀ``);
+  :func:`within_between`, :func:`block_similarities` (raw inner product ``F Fᵀ`` against
+  cosine ``F̂ F̂ᵀ``);
 * nearest neighbours by cosine: :func:`nearest_neighbours`, :func:`nearest_neighbour_accuracy`;
 * the prototype classifier's mistakes: :func:`wrong_queries`;
 * accuracy against ways and shots: :func:`accuracy_sweep`;
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
-from fewshot_utils.fewshot.cosine_similarity import l2_normalize
+from fewshot_utils.fewshot.cosine_similarity import cosine_similarity_matrix, l2_normalize
 from fewshot_utils.fewshot.episodes import Episodes, sample_episodes
 from fewshot_utils.fewshot.evaluation import episode_chunks, episode_features, evaluate
 from fewshot_utils.fewshot.fine_tuning import FineTuning, fine_tune
@@ -85,6 +86,31 @@ def within_between(similarity: torch.Tensor, labels: torch.Tensor) -> tuple[floa
         float(similarity[same & off_diagonal].mean()),
         float(similarity[~same].mean()),
     )
+
+
+#: The two ways of comparing features that notebook 03 puts side by side.
+SIMILARITY_MEASURES = ("raw inner product", "cosine")
+
+
+def block_similarities(
+    features: torch.Tensor, indices: torch.Tensor
+) -> dict[str, tuple[float, float]]:
+    """``{measure: (same class, different classes)}``: the mean similarity of the pairs of
+    drawings ``indices [C, D]`` (row ``c``: class ``c``'s drawings, as from
+    :func:`pick_class_drawings`), by raw inner product ``f(x)·f(y)`` and by cosine.
+
+    ``features [I, d]`` of the split. The pairs of the ``C·D x C·D`` similarity matrix
+    (:func:`inner_product_matrix`, ``cosine_similarity_matrix``), an image with itself
+    left out (:func:`within_between`).
+    """
+    classes, drawings = indices.shape
+    chosen = features[indices.flatten()]
+    labels = torch.arange(classes).repeat_interleave(drawings)
+    matrices = (inner_product_matrix(chosen), cosine_similarity_matrix(chosen, chosen))
+    return {
+        measure: within_between(matrix, labels)
+        for measure, matrix in zip(SIMILARITY_MEASURES, matrices, strict=True)
+    }
 
 
 # ----------------------------------------------------------------------------

@@ -40,8 +40,11 @@ from fewshot_utils.viz.similarity import (
 from fewshot_utils.viz.tables import (
     benchmark_table,
     comparison_table,
+    fine_tuning_table,
     markdown_table,
     published_table,
+    sweep_table,
+    trace_table,
     verdict_table,
 )
 from fewshot_utils.viz.training import history_table, training_curves
@@ -56,6 +59,7 @@ __all__ = [
     "episode_figure",
     "fine_tuning_curves",
     "fine_tuning_figure",
+    "fine_tuning_table",
     "history_table",
     "image_grid",
     "markdown_table",
@@ -71,6 +75,8 @@ __all__ = [
     "similarity_matrices_figure",
     "support_figure",
     "sweep_figure",
+    "sweep_table",
+    "trace_table",
     "training_curves",
     "verdict_table",
     "wrong_queries_figure",

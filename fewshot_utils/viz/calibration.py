@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from fewshot_utils.fewshot.calibration import Reliability
-from fewshot_utils.viz.style import new_figure, series_colour
+from fewshot_utils.viz.style import method_colour, new_figure
 
 
 def reliability_diagram(
@@ -23,7 +23,8 @@ def reliability_diagram(
     hatched gap between the two, and the diagonal ``accuracy = confidence`` of a
     calibrated classifier. Bars above the diagonal: under-confident; below:
     over-confident. Each column's title gives the ECE and the mean confidence
-    against the accuracy over all queries.
+    against the accuracy over all queries. A column named after a method has its colour
+    (:func:`~fewshot_utils.viz.style.method_colour`).
     """
     if isinstance(reliabilities, Reliability):
         reliabilities = {"": reliabilities}
@@ -41,7 +42,7 @@ def reliability_diagram(
             centres[filled],
             rel.accuracy[filled],
             width[filled],
-            color=series_colour(0),
+            color=method_colour(name, j),
             alpha=0.85,
             label="accuracy in the bin",
         )

@@ -24,7 +24,14 @@ from fewshot_utils.fewshot.evaluation import mean_and_ci
 from fewshot_utils.fewshot.inspection import predicted_class_shares
 from fewshot_utils.fewshot.methods import resolve_method
 from fewshot_utils.fewshot.softmax_classifier import FineTuningHistory
-from fewshot_utils.viz.style import METHOD_COLOURS, PROTOTYPE_COLOUR, method_colour, new_figure
+from fewshot_utils.viz.style import (
+    METHOD_COLOURS,
+    PROTOTYPE_COLOUR,
+    VARIANT_HATCH,
+    method_colour,
+    method_style,
+    new_figure,
+)
 
 
 def curve_mean_and_ci(values: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -89,10 +96,12 @@ def fine_tuning_curves(
     """Support loss, query accuracy and query entropy per fine-tuning step, mean over episodes.
 
     ``histories``: one history or ``{name: history}`` (one colour each), each
-    ``[steps + 1, E]`` from ``fine_tune(..., record=True)``. Lines are the mean
+    ``[steps + 1, E]`` from ``fine_tune(..., record=True)``; a method's name gets its
+    colour (:func:`~fewshot_utils.viz.style.method_colour`). Lines are the mean
     over episodes, bands its 95% interval. ``reference``: the prototype
-    classifier's accuracy (%), one number or ``{name: number}`` (the same names,
-    drawn in the same colours), shown dashed on the accuracy panel. ``panels``:
+    classifier's accuracy (%), shown dashed on the accuracy panel: one number (the
+    histories share their episodes: one grey line) or ``{name: number}`` (each history's
+    own episodes: one line per name, in its colour). ``panels``:
     some of ``"support_loss"``, ``"query_accuracy"``, ``"query_entropy"``
     (default: all that have data); ``log_loss``: the loss on a log scale, where a
     loss falling towards 0 stays visible; ``zoom``: the accuracy axis starts a little
@@ -108,8 +117,7 @@ def fine_tuning_curves(
     chosen = [p for p in (panels or CURVE_PANELS) if p != "query_accuracy" or has_accuracy]
     if not chosen:
         raise ValueError("no panel to draw: the histories have no query accuracy")
-    if reference is not None and not isinstance(reference, Mapping):
-        reference = {name: float(reference) for name in histories}
+    shared = reference is not None and not isinstance(reference, Mapping)
 
     fig = new_figure(figsize=(4.2 * len(chosen), 3.3), layout="constrained")
     axes = fig.subplots(1, len(chosen), squeeze=False)[0]
@@ -123,7 +131,7 @@ def fine_tuning_curves(
             label = f"{name} ({episodes} episodes)" if name else f"{episodes} episodes"
             ax.plot(steps, mean, color=colour, label=label)
             ax.fill_between(steps, mean - ci, mean + ci, color=colour, alpha=0.2, linewidth=0)
-            if panel == "query_accuracy" and reference is not None and name in reference:
+            if panel == "query_accuracy" and not shared and name in (reference or {}):
                 ax.axhline(
                     reference[name],
                     color=colour,
@@ -131,9 +139,18 @@ def fine_tuning_curves(
                     linewidth=1.2,
                     label=f"prototype classifier{f' ({name})' if name else ''}",
                 )
+        if panel == "query_accuracy" and shared:
+            ax.axhline(
+                float(reference),
+                color=PROTOTYPE_COLOUR,
+                linestyle="--",
+                linewidth=1.2,
+                label="prototype classifier",
+            )
         if panel == "query_accuracy" and zoom:
             curves = [curve_mean_and_ci(h.query_accuracy)[0] for h in histories.values()]
-            ax.set_ylim(*accuracy_zoom(curves, list((reference or {}).values())))
+            levels = [float(reference)] if shared else list((reference or {}).values())
+            ax.set_ylim(*accuracy_zoom(curves, levels))
         if panel == "support_loss" and log_loss:
             ax.set_yscale("log")
         ax.set_xlabel("Adam steps on the support set")
@@ -166,9 +183,11 @@ def predicted_class_histogram(
 ) -> Figure:
     """Bars of :func:`predicted_class_shares` for one or several classifiers, side by side.
 
-    ``predictions``: ``[E, Q]`` predicted classes, or ``{name: [E, Q]}``. The
-    dashed line is the truth, ``100/N`` % of the queries in every class; the
-    legend gives each classifier's share for its most-predicted class.
+    ``predictions``: ``[E, Q]`` predicted classes, or ``{name: [E, Q]}``; a method's
+    name gets its colour, and a variant of it (``"W = M + entropy (λ = 1)"``) the same
+    colour, hatched (:func:`~fewshot_utils.viz.style.method_style`). The dashed line is
+    the truth, ``100/N`` % of the queries in every class; the legend gives each
+    classifier's share for its most-predicted class.
     """
     if not isinstance(predictions, Mapping):
         predictions = {"": predictions}
@@ -182,11 +201,14 @@ def predicted_class_histogram(
     for i, (name, share) in enumerate(shares.items()):
         offset = (i - (len(shares) - 1) / 2) * width
         label = f"{name}: top class {share[0]:.0f}%" if name else f"top class {share[0]:.0f}%"
+        colour, variant = method_style(name, i)
         ax.bar(
             ranks + offset,
             share.cpu().numpy(),
             width * 0.95,
-            color=method_colour(name, i),
+            color=colour,
+            hatch=VARIANT_HATCH if variant else None,
+            edgecolor="white" if variant else None,
             label=label,
         )
     _truth_line(ax, ways)

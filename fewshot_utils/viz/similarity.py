@@ -17,12 +17,13 @@ from matplotlib.figure import Figure
 
 from fewshot_utils.fewshot.cosine_similarity import cosine_similarity_matrix
 from fewshot_utils.fewshot.inspection import (
+    SIMILARITY_MEASURES,
     Neighbours,
+    block_similarities,
     correlation,
     feature_norms,
     ink,
     inner_product_matrix,
-    within_between,
 )
 from fewshot_utils.viz.style import RIGHT, WRONG, frame_axis, mosaic, new_figure, show_image
 
@@ -72,11 +73,12 @@ def similarity_matrices_figure(
     ``features [I, d]`` and ``images [I, H, W]`` of a split; ``indices [C, D]``
     (from :func:`pick_class_drawings`): row ``c`` holds class ``c``'s drawings.
     The matrices list the images class by class (row-major), so same-class pairs
-    form ``D x D`` blocks on the diagonal; white lines separate the classes.
+    form ``D x D`` blocks on the diagonal; white lines separate the classes. The titles
+    give the mean same-class and different-class similarity (:func:`block_similarities`).
     """
     classes, drawings = indices.shape
     chosen = features[indices.flatten()]
-    labels = torch.arange(classes).repeat_interleave(drawings)
+    means = block_similarities(features, indices)
     matrices = [
         ("raw inner product  f(x)·f(y)", inner_product_matrix(chosen)),
         ("cosine similarity  cos(f(x), f(y))", cosine_similarity_matrix(chosen, chosen)),
@@ -84,7 +86,9 @@ def similarity_matrices_figure(
     fig = new_figure(figsize=(13, 4.2), layout="constrained")
     grid = fig.add_gridspec(1, 3, width_ratios=[0.8, 1, 1])
     show_image(fig.add_subplot(grid[0]), mosaic(images[indices]), "the drawings (one class a row)")
-    for column, (title, matrix) in enumerate(matrices, start=1):
+    for column, ((title, matrix), measure) in enumerate(
+        zip(matrices, SIMILARITY_MEASURES, strict=True), start=1
+    ):
         ax = fig.add_subplot(grid[column])
         shown = ax.imshow(matrix.cpu().numpy(), cmap="viridis", interpolation="nearest")
         fig.colorbar(shown, ax=ax, shrink=0.85)
@@ -94,7 +98,7 @@ def similarity_matrices_figure(
         ticks = [c * drawings + (drawings - 1) / 2 for c in range(classes)]
         ax.set_xticks(ticks, [f"class {c}" for c in range(classes)], fontsize=8)
         ax.set_yticks(ticks, [f"class {c}" for c in range(classes)], fontsize=8)
-        within, between = within_between(matrix, labels)
+        within, between = means[measure]
         ax.set_title(f"{title}\nsame class {within:.2f}, different {between:.2f}", fontsize=10)
     return fig
 

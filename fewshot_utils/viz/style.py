@@ -4,8 +4,10 @@
   ``Figure``; Jupyter shows the figure a cell returns, once; in a script call
   ``fig.savefig(...)``;
 * colours: one per method of the course, the same in every notebook
-  (:func:`method_colour`; the prototype classifier is always grey), green/red for a
-  right/wrong answer, and a cycle for series that are not methods (:func:`series_colour`);
+  (:func:`method_colour`; the prototype classifier is always grey; a method run with other
+  settings than the package's keeps its colour and is marked as a variant,
+  :func:`method_style`), green/red for a right/wrong answer, and a cycle of colours that no
+  method uses for series that are not methods (:func:`series_colour`);
 * images: :func:`show_image` (one image, grey or colour, no ticks), :func:`mosaic` (many
   small images as one array, much faster than many axes), :func:`frame_tile` and
   :func:`frame_axis` (coloured frames);
@@ -38,19 +40,39 @@ METHOD_COLOURS = {
     "W = M + cosine": "tab:cyan",
     "W = M + entropy + cosine": "tab:red",
 }
-#: For series that are not methods of the course (a sweep's values, your own variants).
-SERIES_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink")
+#: For series that are not methods of the course (a sweep's values, two runs, two settings):
+#: colours no method uses, so that a colour never names two things in one notebook.
+SERIES_COLOURS = ("tab:green", "tab:brown", "tab:pink", "tab:olive", "black")
+#: How a bar of a method *variant* (the method with other settings) is marked: hatched.
+VARIANT_HATCH = "//"
+
+
+def method_of(name: str) -> str | None:
+    """The method of the course that a label names: the label itself when it is one
+    (``"W = M + cosine"``), the method it starts with when it names a variant
+    (``"W = M + cosine (s = 30)"``: a space after the method's name), else ``None``."""
+    if name in METHOD_COLOURS:
+        return name
+    for method in sorted(METHOD_COLOURS, key=len, reverse=True):
+        if name.startswith(method + " "):
+            return method
+    return None
 
 
 def method_colour(name: str, index: int = 0) -> str:
     """The colour of method ``name`` (:data:`METHOD_COLOURS`), else the ``index``-th series
     colour. A name that starts with a method's name (``"W = M + cosine (s = 10)"``) gets it."""
-    if name in METHOD_COLOURS:
-        return METHOD_COLOURS[name]
-    for method, colour in sorted(METHOD_COLOURS.items(), key=lambda item: -len(item[0])):
-        if name.startswith(method + " "):
-            return colour
-    return series_colour(index)
+    method = method_of(name)
+    return METHOD_COLOURS[method] if method is not None else series_colour(index)
+
+
+def method_style(name: str, index: int = 0) -> tuple[str, bool]:
+    """``(colour, variant)`` for a label: its method's colour (:func:`method_colour`), and
+    whether it names a *variant* of the method, the method run with other settings
+    (``"W = M + entropy (λ = 1, lr 0.01)"``), which a figure marks (:data:`VARIANT_HATCH`)
+    so that it is told apart from the method itself in the same colour."""
+    method = method_of(name)
+    return method_colour(name, index), method is not None and method != name
 
 
 def series_colour(index: int) -> str:

@@ -3,7 +3,11 @@
 * :func:`benchmark_table`: methods x settings, ``97.1 ± 0.3`` (or paired differences);
 * :func:`comparison_table`: one row per setting and method, with paired differences;
 * :func:`verdict_table`: helps / hurts / unclear for every method and setting;
-* :func:`published_table`: the published numbers beside ours.
+* :func:`published_table`: the published numbers beside ours;
+* :func:`fine_tuning_table`, :func:`trace_table`: fine-tuning at a few of its steps (the
+  numbers behind :func:`~fewshot_utils.viz.fine_tuning.fine_tuning_curves`, and what Adam
+  and the entropy term do, from :func:`~fewshot_utils.fewshot.collapse.trace_fine_tuning`);
+* :func:`sweep_table`: the numbers behind :func:`~fewshot_utils.viz.fine_tuning.sweep_figure`.
 
 Cells ``mean ± ci95``: a mean with its 95% confidence interval (:func:`mean_ci_text`).
 A notebook shows a table with ``Markdown(table)``; the CLI prints it.
@@ -176,3 +180,114 @@ def published_table(
             numbers.append("—" if row is None else mean_ci_text(row["accuracy"], row["ci95"], 1))
         lines.append(["**this course**", method, dataset, backbone, *numbers])
     return markdown_table(header, lines, text_columns=4)
+
+
+def _steps(steps: Sequence[int], available: int) -> list[int]:
+    """The asked steps that were run (row ``t`` of a ``[steps + 1, E]`` field)."""
+    chosen = [int(t) for t in steps if 0 <= int(t) < available]
+    if not chosen:
+        raise ValueError(
+            f"none of the steps {list(steps)} was run: choose from 0 .. {available - 1}"
+        )
+    return chosen
+
+
+def _at(values, step: int, episode: int | None) -> float:
+    """Row ``step`` of a ``[steps + 1, E]`` field: one episode's value, or the mean."""
+    row = values[step]
+    return float(row.mean() if episode is None else row[episode])
+
+
+def fine_tuning_table(histories, steps: Sequence[int] = (0, 1, 10, 100)) -> str:
+    """Support loss, query accuracy and query entropy at some fine-tuning steps, mean over
+    the episodes: one row per history and step.
+
+    ``histories``: ``{name: FineTuningHistory}`` (fields ``[steps + 1, E]``, e.g. from
+    :func:`~fewshot_utils.fewshot.inspection.record_fine_tuning`), the curves of
+    :func:`~fewshot_utils.viz.fine_tuning.fine_tuning_curves` as numbers.
+    """
+    header = ["", "step", "support loss (nats)", "query accuracy (%)", "query entropy (nats)"]
+    lines = []
+    for name, history in histories.items():
+        for t in _steps(steps, history.support_loss.shape[0]):
+            accuracy = history.query_accuracy
+            lines.append(
+                [
+                    name,
+                    str(t),
+                    f"{_at(history.support_loss, t, None):.3f}",
+                    "—" if accuracy is None else f"{_at(accuracy, t, None):.1f}",
+                    f"{_at(history.query_entropy, t, None):.2f}",
+                ]
+            )
+    return markdown_table(header, lines, text_columns=1)
+
+
+#: The columns :func:`trace_table` can show: ``{key: (header, field, format)}``.
+TRACE_COLUMNS = {
+    "step": ("Adam's step per number", "step_size", "{:.4f}"),
+    "gradient": ("gradient per number", "gradient_size", "{:.5f}"),
+    "length": ("mean \\|w_n\\|", "weight_length", "{:.2f}"),
+    "top": ("queries in the top class (%)", "top_share", "{:.1f}"),
+    "pulled": ("queries pulled to it (%)", "pulled", "{:.1f}"),
+    "entropy": ("entropy's push on its bias", "entropy_push", "{:+.4f}"),
+    "support": ("support loss's push", "support_push", "{:+.4f}"),
+    "accuracy": ("query accuracy (%)", "query_accuracy", "{:.1f}"),
+}
+
+
+def trace_table(
+    traces,
+    steps: Sequence[int] = (0, 1, 2, 5, 10, 20, 50, 100),
+    columns: Sequence[str] = tuple(TRACE_COLUMNS),
+    episode: int | None = None,
+) -> str:
+    """Fine-tuning step by step: one row per trace and step, ``columns`` from
+    :data:`TRACE_COLUMNS`.
+
+    ``traces``: ``{name: FineTuningTrace}`` from
+    :func:`~fewshot_utils.fewshot.collapse.trace_fine_tuning`; ``episode``: one episode's
+    numbers, or (``None``) the mean over the episodes. "The top class" is the class most of
+    the episode's queries are predicted as at that step.
+    """
+    unknown = [c for c in columns if c not in TRACE_COLUMNS]
+    if unknown:
+        raise ValueError(f"unknown columns {unknown}: choose from {', '.join(TRACE_COLUMNS)}")
+    header = ["", "step"] + [TRACE_COLUMNS[c][0] for c in columns]
+    lines = []
+    for name, trace in traces.items():
+        for t in _steps(steps, trace.step_size.shape[0]):
+            line = [name, str(t)]
+            for column in columns:
+                _, field, form = TRACE_COLUMNS[column]
+                values = getattr(trace, field)
+                line.append("—" if values is None else form.format(_at(values, t, episode)))
+            lines.append(line)
+    return markdown_table(header, lines, text_columns=1)
+
+
+def sweep_table(values: Sequence, series, name: str, reference=None, digits: int = 1) -> str:
+    """The numbers of :func:`~fewshot_utils.viz.fine_tuning.sweep_figure`: one row per value
+    of the parameter ``name``, one column per series, ``mean ± ci95`` in %.
+
+    ``series``: ``{series name: [EvaluationResult or (mean, ci95), one per value]}``;
+    ``reference``: the prototype classifier on the same episodes, a last row.
+    """
+    header = [name, *series]
+    lines = []
+    for i, value in enumerate(values):
+        line = [f"{value:g}" if isinstance(value, int | float) else str(value)]
+        for results in series.values():
+            line.append(mean_ci_text(*_mean_and_ci(results[i]), digits))
+        lines.append(line)
+    if reference is not None:
+        text = mean_ci_text(*_mean_and_ci(reference), digits)
+        lines.append(["prototype classifier", *[text] * len(series)])
+    return markdown_table(header, lines, text_columns=1)
+
+
+def _mean_and_ci(result) -> tuple[float, float]:
+    if hasattr(result, "accuracy"):
+        return float(result.accuracy), float(result.ci95)
+    mean, ci = result
+    return float(mean), float(ci)
