@@ -18,7 +18,7 @@ In the course's order:
 * :mod:`~fewshot_utils.fewshot.predict`: your own images.
 """
 
-from fewshot_utils.fewshot.benchmark import PUBLISHED, SETTINGS, run_benchmark
+from fewshot_utils.fewshot.benchmark import LAKE, PUBLISHED, SETTINGS, Setting, run_benchmark
 from fewshot_utils.fewshot.calibration import Reliability, expected_calibration_error, reliability
 from fewshot_utils.fewshot.classifier import FewShotMethod
 from fewshot_utils.fewshot.collapse import (
@@ -80,9 +80,11 @@ from fewshot_utils.fewshot.softmax_classifier import (
 )
 
 __all__ = [
+    "LAKE",
     "METHODS",
     "METHOD_KEYS",
     "PUBLISHED",
+    "Setting",
     "SETTINGS",
     "Episodes",
     "EvaluationResult",

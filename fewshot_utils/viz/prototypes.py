@@ -103,7 +103,7 @@ def wrong_queries_figure(images: torch.Tensor, wrong: list[WrongQuery]) -> Figur
         raise ValueError("no wrong queries to show")
     shots = len(wrong[0].true_support)
     size = images.shape[-1]
-    fig = new_figure(figsize=(1.1 * (2 * shots + 1) + 1.0, 1.5 * len(wrong)), layout="constrained")
+    fig = new_figure(figsize=(1.1 * (2 * max(shots, 2) + 1) + 1.0, 1.7 * len(wrong)), layout="constrained")
     grid = fig.add_gridspec(len(wrong), 3, width_ratios=[1, shots, shots])
     for row, item in enumerate(wrong):
         ax = fig.add_subplot(grid[row, 0])
@@ -118,7 +118,7 @@ def wrong_queries_figure(images: torch.Tensor, wrong: list[WrongQuery]) -> Figur
         ):
             ax = fig.add_subplot(grid[row, column])
             show_image(ax, mosaic(images[support].unsqueeze(0)))
-            ax.set_title(f"{words}: cos(prototype, query) = {cos:.2f}", fontsize=8)
+            ax.set_title(f"{words}\ncos(prototype, query) = {cos:.2f}", fontsize=8)
             frame_tile(ax, 0, 0, size, color, cols=shots)
     return fig
 
