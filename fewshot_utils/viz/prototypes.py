@@ -103,7 +103,9 @@ def wrong_queries_figure(images: torch.Tensor, wrong: list[WrongQuery]) -> Figur
         raise ValueError("no wrong queries to show")
     shots = len(wrong[0].true_support)
     size = images.shape[-1]
-    fig = new_figure(figsize=(1.1 * (2 * max(shots, 2) + 1) + 1.0, 1.7 * len(wrong)), layout="constrained")
+    fig = new_figure(
+        figsize=(1.1 * (2 * max(shots, 2) + 1) + 1.0, 1.7 * len(wrong)), layout="constrained"
+    )
     grid = fig.add_gridspec(len(wrong), 3, width_ratios=[1, shots, shots])
     for row, item in enumerate(wrong):
         ax = fig.add_subplot(grid[row, 0])
