@@ -10,8 +10,11 @@ missing, foreign or corrupt file into a clear error.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import tempfile
+import threading
 from pathlib import Path
 
 import torch
@@ -23,10 +26,39 @@ class CorruptFileError(ValueError):
     """A file exists but is not a readable file of the expected kind."""
 
 
+@contextlib.contextmanager
+def _ctrl_c_after_the_write():
+    """Hold a Ctrl-C (SIGINT) that arrives inside the block until the block is done.
+
+    A ``KeyboardInterrupt`` raised inside ``torch.save`` can make its zip writer fail in
+    turn (``RuntimeError: ... unexpected pos``) and hide the Ctrl-C behind another error.
+    So the write and the rename finish first, and the Ctrl-C is raised right after: the
+    file is then whole, and the program stops as the learner asked. Only the main thread
+    receives signals; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pressed = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: pressed.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pressed:
+        raise KeyboardInterrupt
+
+
 def _write_atomically(path: str | os.PathLike, write) -> Path:
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it over ``path``."""
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it over ``path``
+    (a Ctrl-C meanwhile takes effect once the file is in place)."""
     path = check_output_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    with _ctrl_c_after_the_write():
+        return _write_file(path, write)
+
+
+def _write_file(path: Path, write) -> Path:
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as file:

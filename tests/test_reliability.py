@@ -191,6 +191,27 @@ def test_ctrl_c_during_evaluate_says_what_was_kept(
     assert results.read_text() == "{}\n"
 
 
+def test_ctrl_c_inside_a_save_takes_effect_once_the_file_is_whole(tmp_path, monkeypatch):
+    """A SIGINT that lands inside torch.save (CI saw it break the zip writer and hide the
+    Ctrl-C behind a RuntimeError) is held until the checkpoint is renamed into place."""
+    from fewshot_utils import storage
+
+    real_save = torch.save
+
+    def save_with_ctrl_c(obj, file):
+        os.kill(os.getpid(), signal.SIGINT)  # delivered here, in the main thread
+        real_save(obj, file)
+
+    monkeypatch.setattr(storage.torch, "save", save_with_ctrl_c)
+    out = tmp_path / "conv4.last-epoch.pt"
+    with pytest.raises(KeyboardInterrupt):
+        storage.save_atomically({"kind": "test", "weights": torch.arange(5.0)}, out)
+    monkeypatch.undo()
+    assert torch.equal(storage.load_tensors(out, "test")["weights"], torch.arange(5.0))
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temporary file left
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 # ----------------------------------------------------------------------------
 # Two processes building the same cache at once
 # ----------------------------------------------------------------------------
