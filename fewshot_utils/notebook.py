@@ -37,6 +37,7 @@ from fewshot_utils.models.checkpoints import find_backbone
 from fewshot_utils.models.conv4 import embed
 from fewshot_utils.models.features import split_features
 from fewshot_utils.paths import own_checkpoint
+from fewshot_utils.runtime import release_freed_memory
 from fewshot_utils.validation import check
 
 __all__ = ["embed", "find_backbone", "load_dataset", "own_checkpoint", "setup", "split_features"]
@@ -74,4 +75,22 @@ def setup(seed: int = 0, threads: int | None = None, device: str = "auto") -> to
         # Figures returned by the package's functions are shown as pictures, not
         # as "<Figure size ... with N Axes>".
         shell.run_line_magic("matplotlib", "inline")
+        hand_back_memory_after_each_cell(shell)
     return chosen
+
+
+def hand_back_memory_after_each_cell(shell) -> None:
+    """After every cell, hand the memory freed inside the kernel back to the system.
+
+    ``import fewshot_utils`` lets the process keep freed blocks for reuse (fast
+    pretraining, :func:`fewshot_utils.runtime.reuse_freed_memory`); in a notebook that
+    would let each cell's temporary tensors add up, so that the kernel's peak is the sum
+    of many cells' instead of the largest one's. Registered once per kernel."""
+    callbacks = shell.events.callbacks.get("post_run_cell", [])
+    if release_freed_memory_after_cell not in callbacks:
+        shell.events.register("post_run_cell", release_freed_memory_after_cell)
+
+
+def release_freed_memory_after_cell(result=None) -> None:
+    """``post_run_cell`` callback: :func:`fewshot_utils.runtime.release_freed_memory`."""
+    release_freed_memory()

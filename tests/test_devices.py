@@ -249,3 +249,25 @@ def test_a_notebook_setup_chooses_the_device_quietly_on_a_cpu(capsys, monkeypatc
     assert setup(seed=0, threads=1, device="meta") == META
     assert capsys.readouterr().out == "Device: the meta device\n"
     assert find_backbone().device == META
+
+
+def test_a_notebook_hands_freed_memory_back_after_every_cell(monkeypatch):
+    """In a kernel, setup() registers one post-cell callback that runs malloc_trim, so the
+    kernel's peak is the largest cell's, not the sum of many cells' leftovers."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from fewshot_utils import notebook
+
+    calls = []
+    monkeypatch.setattr(notebook, "release_freed_memory", lambda: calls.append("trim"))
+    shell = InteractiveShell.instance()
+    try:
+        monkeypatch.setattr(shell, "run_line_magic", lambda *args: None)  # no inline backend
+        notebook.setup(seed=0, threads=1)
+        notebook.setup(seed=0, threads=1)  # a notebook run twice registers it once
+        hooks = shell.events.callbacks["post_run_cell"]
+        assert hooks.count(notebook.release_freed_memory_after_cell) == 1
+        shell.run_cell("x = 1 + 1")
+        assert calls == ["trim"]
+    finally:
+        InteractiveShell.clear_instance()
