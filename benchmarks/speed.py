@@ -586,7 +586,7 @@ def markdown_table(part1_rows, part2_rows, args, loop_episodes: int) -> str:
 
 
 def check_targets(part1_rows, part2_rows, args) -> list[str]:
-    """The issue's acceptance figures (1000 episodes, 1 thread, a quiet machine), as text."""
+    """The speed targets (1000 episodes, 1 thread, a quiet machine), as text."""
 
     def verdict(ok: bool) -> str:
         return "ok" if ok else "MISSED"
@@ -713,7 +713,7 @@ def main() -> int:
     targets = check_targets(part1_rows, part2_rows, args)
     say("\n" + rates)
     say("\n" + table)
-    say("\nThe issue's targets (for 1000 episodes, 1 thread, a quiet machine):")
+    say("\nSpeed targets (for 1000 episodes, 1 thread, a quiet machine):")
     for line in targets:
         say(f"  {line}")
     if args.json:
