@@ -81,24 +81,19 @@ cache, a rerun skips every training it holds.
 
 from __future__ import annotations
 
+import argparse
+import math
 import os
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import _common  # noqa: F401  (before torch: sets OMP_WAIT_POLICY; puts the clone on sys.path)
+import torch
+import torch.nn.functional as F
 
-import argparse  # noqa: E402
-import math  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from dataclasses import asdict, dataclass, replace  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.choose_fine_tuning import (  # noqa: E402
+from benchmarks.choose_fine_tuning import (
     CONFIRMATION_SEED,
     SELECTION_SEED,
     SETTINGS,
@@ -106,20 +101,20 @@ from benchmarks.choose_fine_tuning import (  # noqa: E402
     say,
     split_alphabets,
 )
-from fewshot_utils.data.omniglot import ZIPS_VARIABLE, load_omniglot_split  # noqa: E402
-from fewshot_utils.data.splits import FewShotSplit  # noqa: E402
-from fewshot_utils.fewshot.entropy import entropy_from_logits  # noqa: E402
-from fewshot_utils.fewshot.episodes import sample_episodes  # noqa: E402
-from fewshot_utils.fewshot.evaluation import evaluate, mean_and_ci, paired_difference  # noqa: E402
-from fewshot_utils.fewshot.fine_tuning import FineTuning  # noqa: E402
-from fewshot_utils.fewshot.methods import METHODS  # noqa: E402
-from fewshot_utils.fewshot.prototypes import prototypes  # noqa: E402
-from fewshot_utils.fewshot.softmax_classifier import classifier_logits  # noqa: E402
-from fewshot_utils.models.checkpoints import load_backbone, save_checkpoint  # noqa: E402
-from fewshot_utils.models.conv4 import embed, fit_preprocessing  # noqa: E402
-from fewshot_utils.training.augmentation import random_affine  # noqa: E402
-from fewshot_utils.training.loop import start_run, train, train_validation_split  # noqa: E402
-from fewshot_utils.training.supervised import (  # noqa: E402
+from fewshot_utils.data.omniglot import ZIPS_VARIABLE, load_omniglot_split
+from fewshot_utils.data.splits import FewShotSplit
+from fewshot_utils.fewshot.entropy import entropy_from_logits
+from fewshot_utils.fewshot.episodes import sample_episodes
+from fewshot_utils.fewshot.evaluation import evaluate, mean_and_ci, paired_difference
+from fewshot_utils.fewshot.fine_tuning import FineTuning
+from fewshot_utils.fewshot.methods import METHODS
+from fewshot_utils.fewshot.prototypes import prototypes
+from fewshot_utils.fewshot.softmax_classifier import classifier_logits
+from fewshot_utils.models.checkpoints import load_backbone, save_checkpoint
+from fewshot_utils.models.conv4 import embed, fit_preprocessing
+from fewshot_utils.training.augmentation import random_affine
+from fewshot_utils.training.loop import start_run, train, train_validation_split
+from fewshot_utils.training.supervised import (
     PretrainingConfig,
     PretrainingModel,
     PretrainingResult,

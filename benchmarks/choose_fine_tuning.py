@@ -48,34 +48,29 @@ Runs on 1 CPU thread (the course's 2-core budget, shared).
 
 from __future__ import annotations
 
+import argparse
+import copy
 import os
+import sys
+import time
+from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import _common  # noqa: F401  (before torch: sets OMP_WAIT_POLICY; puts the clone on sys.path)
+import torch
 
-import argparse  # noqa: E402
-import copy  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import torch  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from fewshot_utils.data.datasets import load_dataset  # noqa: E402
-from fewshot_utils.data.omniglot import ZIPS_VARIABLE  # noqa: E402
-from fewshot_utils.fewshot.episodes import sample_episodes  # noqa: E402
-from fewshot_utils.fewshot.evaluation import (  # noqa: E402
+from fewshot_utils.data.datasets import load_dataset
+from fewshot_utils.data.omniglot import ZIPS_VARIABLE
+from fewshot_utils.fewshot.episodes import sample_episodes
+from fewshot_utils.fewshot.evaluation import (
     episode_features,
     evaluate,
     paired_difference,
 )
-from fewshot_utils.fewshot.fine_tuning import FineTuning, fine_tune  # noqa: E402
-from fewshot_utils.fewshot.methods import METHODS  # noqa: E402
-from fewshot_utils.models.checkpoints import load_backbone, save_checkpoint  # noqa: E402
-from fewshot_utils.models.conv4 import Conv4, embed  # noqa: E402
-from fewshot_utils.training.supervised import PretrainingConfig, config_dict, pretrain  # noqa: E402
+from fewshot_utils.fewshot.fine_tuning import FineTuning, fine_tune
+from fewshot_utils.fewshot.methods import METHODS
+from fewshot_utils.models.checkpoints import load_backbone, save_checkpoint
+from fewshot_utils.models.conv4 import Conv4, embed
+from fewshot_utils.training.supervised import PretrainingConfig, config_dict, pretrain
 
 SETTINGS = ((5, 1), (5, 5), (20, 1), (20, 5))
 SHARED_ZIPS = [

@@ -46,37 +46,32 @@ accuracies are not meaningful).
 
 from __future__ import annotations
 
+import argparse
+import copy
+import json
+import math
 import os
+import platform
+import sys
+import time
+from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: the README's thread notes
+import _common  # noqa: F401  (before torch: sets OMP_WAIT_POLICY; puts the clone on sys.path)
+import torch
 
-import argparse  # noqa: E402
-import copy  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import platform  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import torch  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from fewshot_utils.data.datasets import load_dataset  # noqa: E402
-from fewshot_utils.data.omniglot import ZIPS_VARIABLE, load_omniglot_split  # noqa: E402
-from fewshot_utils.fewshot.episodes import Episodes, sample_episodes  # noqa: E402
-from fewshot_utils.fewshot.evaluation import (  # noqa: E402
+from fewshot_utils.data.datasets import load_dataset
+from fewshot_utils.data.omniglot import ZIPS_VARIABLE, load_omniglot_split
+from fewshot_utils.fewshot.episodes import Episodes, sample_episodes
+from fewshot_utils.fewshot.evaluation import (
     EvaluationResult,
     evaluate,
     evaluate_per_episode_loop,
     mean_and_ci,
 )
-from fewshot_utils.fewshot.methods import resolve_method  # noqa: E402
-from fewshot_utils.models.checkpoints import load_backbone  # noqa: E402
-from fewshot_utils.models.conv4 import Conv4, Preprocessing, embed  # noqa: E402
-from fewshot_utils.paths import SHIPPED_CHECKPOINT  # noqa: E402
+from fewshot_utils.fewshot.methods import resolve_method
+from fewshot_utils.models.checkpoints import load_backbone
+from fewshot_utils.models.conv4 import Conv4, Preprocessing, embed
+from fewshot_utils.paths import SHIPPED_CHECKPOINT
 
 QUERIES = 15
 PART1_SETTING = (20, 5)
