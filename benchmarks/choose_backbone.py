@@ -98,6 +98,7 @@ from benchmarks.choose_fine_tuning import (
     SELECTION_SEED,
     SETTINGS,
     SHARED_ZIPS,
+    add_split_and_episode_arguments,
     say,
     split_alphabets,
 )
@@ -860,10 +861,7 @@ def confirmation(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--held-out", type=int, default=6, help="background alphabets held out")
-    parser.add_argument("--seed", type=int, default=0, help="alphabet split, as choose_fine_tuning")
-    parser.add_argument("--episodes", type=int, default=500, help="selection episodes")
-    parser.add_argument("--confirm", type=int, default=1000, help="confirmation episodes")
+    add_split_and_episode_arguments(parser, seed_help="alphabet split, as choose_fine_tuning")
     parser.add_argument("--tolerance", type=float, default=0.15, help="least score, points")
     parser.add_argument(
         "--max-candidate", type=float, default=2400.0, help="CPU s to train one candidate"

@@ -310,6 +310,15 @@ def tuning_recipe(args) -> PretrainingConfig:
     )
 
 
+def say_backbone(description: str, backbone) -> None:
+    """Print which tuning backbone is used, then its validation accuracy after each epoch."""
+    say(description)
+    say(
+        "  validation accuracy by epoch: "
+        + ", ".join(f"{row['validation_accuracy']:.1f}" for row in backbone.history)
+    )
+
+
 def given_backbone(args, held_alphabets):
     """``--backbone``: a checkpoint pretrained without the held-out alphabets."""
     backbone = load_backbone(args.backbone)
@@ -319,14 +328,11 @@ def given_backbone(args, held_alphabets):
             f"({', '.join(held_alphabets)}): its meta says "
             f"{backbone.meta.get('held_out_alphabets')}"
         )
-    say(
+    say_backbone(
         f"tuning backbone: {args.backbone} ({backbone.meta.get('command', '?')}; pretraining "
         f"took {backbone.meta.get('seconds', float('nan')):.0f} s): "
-        f"{backbone.meta.get('pretraining', backbone.meta.get('recipe'))}"
-    )
-    say(
-        "  validation accuracy by epoch: "
-        + ", ".join(f"{row['validation_accuracy']:.1f}" for row in backbone.history)
+        f"{backbone.meta.get('pretraining', backbone.meta.get('recipe'))}",
+        backbone,
     )
     return backbone, None
 
@@ -345,13 +351,10 @@ def tuning_backbones(split, args, held_alphabets):
         final, early = load_backbone(final_path), load_backbone(early_path)
         same = final.meta.get("held_out_alphabets") == held_alphabets
         if same and final.meta.get("pretraining") == config_dict(config):
-            say(
+            say_backbone(
                 f"tuning backbone: cached {final_path} (pretraining took "
-                f"{final.meta['seconds']:.0f} s when it was made): {config}"
-            )
-            say(
-                "  validation accuracy by epoch: "
-                + ", ".join(f"{row['validation_accuracy']:.1f}" for row in final.history)
+                f"{final.meta['seconds']:.0f} s when it was made): {config}",
+                final,
             )
             return final, early
         say(f"the cached {final_path} was made with other settings: pretraining again")
@@ -409,6 +412,15 @@ def max_class_share(bench: Bench, config, key=(20, 1), limit: int = 200) -> floa
 # ----------------------------------------------------------------------------
 
 
+def add_split_and_episode_arguments(parser: argparse.ArgumentParser, seed_help: str) -> None:
+    """``--held-out``, ``--seed``, ``--episodes``, ``--confirm``: the held-out alphabets
+    and the selection and confirmation episodes, the same in ``choose_backbone.py``."""
+    parser.add_argument("--held-out", type=int, default=6, help="background alphabets held out")
+    parser.add_argument("--seed", type=int, default=0, help=seed_help)
+    parser.add_argument("--episodes", type=int, default=500, help="selection episodes")
+    parser.add_argument("--confirm", type=int, default=1000, help="confirmation episodes")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=20, help="pretraining epochs")
@@ -418,10 +430,7 @@ def main() -> int:
     )
     parser.add_argument("--backbone", help="a tuning backbone pretrained elsewhere (see above)")
     parser.add_argument("--weak-epoch", type=int, default=2, help="weak backbone's epochs")
-    parser.add_argument("--held-out", type=int, default=6, help="background alphabets held out")
-    parser.add_argument("--seed", type=int, default=0, help="alphabet split and pretraining")
-    parser.add_argument("--episodes", type=int, default=500, help="selection episodes")
-    parser.add_argument("--confirm", type=int, default=1000, help="confirmation episodes")
+    add_split_and_episode_arguments(parser, seed_help="alphabet split and pretraining")
     parser.add_argument("--tolerance", type=float, default=0.15, help="regret, points")
     parser.add_argument(
         "--speed-tolerance", type=float, default=0.1, help="points a cheaper setting may lose"
