@@ -20,6 +20,17 @@ from fewshot_utils.cli.device_options import add_device_argument
 from fewshot_utils.paths import own_checkpoint, shown
 
 
+def _add_number(parser: argparse.ArgumentParser, defaults, name: str, help: str) -> None:
+    """The option ``--name`` (``_`` written ``-``) for the course's checked number ``name``
+    (:func:`~fewshot_utils.cli.checks.number`), by default ``defaults.name``."""
+    parser.add_argument(
+        "--" + name.replace("_", "-"),
+        type=number(name),
+        default=getattr(defaults, name),
+        help=help,
+    )
+
+
 def run_data(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     dataset = dataset_from_arguments(args)
@@ -130,31 +141,15 @@ def add_subcommands(commands) -> None:
     add_device_argument(pretrain)
     add_threads_argument(pretrain)
     defaults = PretrainingConfig()
-    pretrain.add_argument(
-        "--epochs",
-        type=number("epochs"),
-        default=defaults.epochs,
-        help=f"default: {defaults.epochs}",
+    _add_number(pretrain, defaults, "epochs", f"default: {defaults.epochs}")
+    _add_number(pretrain, defaults, "seed", "seeds weights, split and batches")
+    _add_number(
+        pretrain,
+        defaults,
+        "batch_size",
+        f"the global batch, split across processes under torchrun (default: {defaults.batch_size})",
     )
-    pretrain.add_argument(
-        "--seed",
-        type=number("seed"),
-        default=defaults.seed,
-        help="seeds weights, split and batches",
-    )
-    pretrain.add_argument(
-        "--batch-size",
-        type=number("batch_size"),
-        default=defaults.batch_size,
-        help=f"the global batch, split across processes under torchrun "
-        f"(default: {defaults.batch_size})",
-    )
-    pretrain.add_argument(
-        "--lr",
-        type=number("lr"),
-        default=defaults.lr,
-        help=f"AdamW's peak learning rate ({defaults.lr:g})",
-    )
+    _add_number(pretrain, defaults, "lr", f"AdamW's peak learning rate ({defaults.lr:g})")
     pretrain.add_argument(
         "--channels",
         type=int,
