@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from fewshot_utils.validation import check_output_file
+from fewshot_utils.validation import check_file_to_read, check_output_file
 
 
 class CorruptFileError(ValueError):
@@ -113,15 +113,17 @@ def load_tensors(
     """
     path = Path(path)
     hint = f"; {hint}" if hint else ""
-    if path.is_dir():
-        raise CorruptFileError(f"{path} is a folder, not a {kind} file: give the file itself{hint}")
-    if not path.is_file():
-        raise FileNotFoundError(f"no {kind} file at {path}: check the path{hint}")
-    if path.stat().st_size == 0:
-        raise CorruptFileError(
+    check_file_to_read(
+        path,
+        folder=CorruptFileError(
+            f"{path} is a folder, not a {kind} file: give the file itself{hint}"
+        ),
+        missing=FileNotFoundError(f"no {kind} file at {path}: check the path{hint}"),
+        empty=CorruptFileError(
             f"{path} is empty (0 bytes), not a {kind} file: it was not written completely; "
             "delete it and create it again"
-        )
+        ),
+    )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except PermissionError:

@@ -14,7 +14,8 @@ meant; ``5.0`` counts as the whole number 5.
 
 Paths: :func:`check_output_file` (a file about to be written: not a folder, its folder a
 folder that exists or can be made, and writable), :func:`check_input_file` and
-:func:`check_folder`. They look, and create nothing.
+:func:`check_folder`; :func:`check_file_to_read`, the checks of every file read,
+with the caller's errors. They look, and create nothing.
 """
 
 from __future__ import annotations
@@ -209,18 +210,42 @@ def check_output_file(
     return path
 
 
+def check_file_to_read(
+    path: Path,
+    *,
+    folder: Exception,
+    missing: Exception,
+    empty: Exception,
+    unreadable: Exception | None = None,
+) -> None:
+    """Raise the error for the first thing that keeps ``path`` from being a file to read.
+
+    In this order: ``folder`` (``path`` is a folder), ``missing`` (no file there),
+    ``unreadable`` (only if given: this user may not read it), ``empty`` (0 bytes). The
+    checks are the same for every file the course reads; each caller words the errors
+    for its own kind of file (an image, a checkpoint, a learner's input).
+    """
+    if path.is_dir():
+        raise folder
+    if not path.is_file():
+        raise missing
+    if unreadable is not None and not os.access(path, os.R_OK):
+        raise unreadable
+    if path.stat().st_size == 0:
+        raise empty
+
+
 def check_input_file(path: str | os.PathLike, what: str = "file", hint: str = "") -> Path:
-    """A file that exists, is not a folder, is not empty, and can be read."""
+    """A file that exists, is not a folder, can be read, and is not empty."""
     path = Path(path)
     hint = f"; {hint}" if hint else ""
-    if path.is_dir():
-        raise InputError(f"{what} {path} is a folder, not a file: give a file inside it{hint}")
-    if not path.exists():
-        raise InputError(f"{what} {path} does not exist: check the path{hint}")
-    if not os.access(path, os.R_OK):
-        raise InputError(f"cannot read {what} {path}: you have no permission to read it")
-    if path.stat().st_size == 0:
-        raise InputError(
+    check_file_to_read(
+        path,
+        folder=InputError(f"{what} {path} is a folder, not a file: give a file inside it{hint}"),
+        missing=InputError(f"{what} {path} does not exist: check the path{hint}"),
+        unreadable=InputError(f"cannot read {what} {path}: you have no permission to read it"),
+        empty=InputError(
             f"{what} {path} is empty (0 bytes): it was not saved or copied completely{hint}"
-        )
+        ),
+    )
     return path

@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from fewshot_utils.validation import check_file_to_read
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
@@ -113,18 +115,18 @@ def open_image(path: str | os.PathLike, mode: str = "L") -> Image.Image:
     :data:`MAX_PIXELS` pixels (a decompression bomb, or a huge photo).
     """
     path = Path(path)
-    if path.is_dir():
-        raise ValueError(
+    check_file_to_read(
+        path,
+        folder=ValueError(
             f"image {path} is a folder, not an image file: give the image files inside it "
             "(a support set is a folder of class folders: --support)"
-        )
-    if not path.is_file():
-        raise ValueError(f"image {path} does not exist: check the path")
-    if path.stat().st_size == 0:
-        raise ValueError(
+        ),
+        missing=ValueError(f"image {path} does not exist: check the path"),
+        empty=ValueError(
             f"cannot read image {path}: it is empty (0 bytes), it was not saved or copied "
             "completely; save it again (or remove it)"
-        )
+        ),
+    )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
