@@ -61,10 +61,10 @@ def random_theta(
     height: int,
     width: int,
     generator: torch.Generator,
-    rotation: float = 10.0,
-    scale: float = 0.1,
-    shift: float = 2.0,
-    shear: float = 0.1,
+    rotation: float,
+    scale: float,
+    shift: float,
+    shear: float,
 ) -> torch.Tensor:
     """``theta [batch, 2, 3]`` of ``batch`` random affine warps of ``height x width`` images.
 
@@ -72,6 +72,8 @@ def random_theta(
     ``U(-shear, shear)``, shift ``U(-shift, shift)`` pixels in x and y, drawn in that order
     from ``generator`` on the CPU (the same warps whatever device the images are on), then
     :func:`affine_theta`. ``theta`` stays on the CPU; :func:`warp` moves it to the images.
+    The ranges are always given: the defaults are :func:`random_affine`'s and
+    :class:`~fewshot_utils.training.loop.TrainingRecipe`'s.
     """
 
     def uniform(limit: float) -> torch.Tensor:
