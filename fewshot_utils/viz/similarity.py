@@ -25,7 +25,15 @@ from fewshot_utils.fewshot.inspection import (
     ink,
     inner_product_matrix,
 )
-from fewshot_utils.viz.style import RIGHT, WRONG, frame_axis, mosaic, new_figure, show_image
+from fewshot_utils.viz.style import (
+    RIGHT,
+    WRONG,
+    frame_axis,
+    mosaic,
+    new_figure,
+    series_colour,
+    show_image,
+)
 
 
 def norm_spread_figure(
@@ -45,7 +53,7 @@ def norm_spread_figure(
     fig = new_figure(figsize=(12, 3.4), layout="constrained")
     grid = fig.add_gridspec(1, 3, width_ratios=[1, 1, 1.25])
     ax = fig.add_subplot(grid[0])
-    ax.hist(norms.cpu().numpy(), bins=50, color="tab:blue")
+    ax.hist(norms.cpu().numpy(), bins=50, color=series_colour(4))
     ax.set_xlabel("feature length |f(x)|")
     ax.set_ylabel("drawings")
     ratio = float(norms.quantile(0.95) / norms.quantile(0.05))
@@ -135,10 +143,10 @@ def cosine_demo_figure(state: dict) -> Figure:
     reach = 1.15 * max(3.0, state["norm_a"], state["norm_b"])
     circle = np.linspace(0, 2 * np.pi, 200)
     left.plot(np.cos(circle), np.sin(circle), ":", color="grey", linewidth=1)
-    for n, m in enumerate(state["prototypes"].tolist(), start=1):
+    for n, m in enumerate(state["prototypes"].tolist()):
         left.annotate("", xy=m, xytext=(0, 0), arrowprops={"arrowstyle": "->", "color": "grey"})
         left.text(1.3 * m[0], 1.3 * m[1], f"$m_{n}$", color="grey", ha="center", va="center")
-    for name, color in (("a", "tab:blue"), ("b", "tab:orange")):
+    for name, color in (("a", series_colour(2)), ("b", series_colour(3))):
         tip = state[name].tolist()
         left.annotate(
             "", xy=tip, xytext=(0, 0), arrowprops={"arrowstyle": "-|>", "color": color, "lw": 2}
@@ -160,13 +168,13 @@ def cosine_demo_figure(state: dict) -> Figure:
     positions = np.arange(count)
     width = 0.38
     for offset, key, label, color in (
-        (-width / 2, "p_cosine", f"softmax({state['scale']:g} · cos(a, $m_n$))", "tab:blue"),
-        (width / 2, "p_inner", "softmax(a·$m_n$)  (raw inner product)", "tab:purple"),
+        (-width / 2, "p_cosine", f"softmax({state['scale']:g} · cos(a, $m_n$))", series_colour(2)),
+        (width / 2, "p_inner", "softmax(a·$m_n$)  (raw inner product)", series_colour(3)),
     ):
         values = state[key].cpu().numpy()
         bars = right.bar(positions + offset, values, width, label=label, color=color)
         right.bar_label(bars, fmt="%.2f", fontsize=8)
-    right.set_xticks(positions, [f"$m_{n}$" for n in range(1, count + 1)])
+    right.set_xticks(positions, [f"$m_{n}$" for n in range(count)])
     right.set_ylim(0, 1.4)  # room above the bars for the legend
     right.set_yticks(np.linspace(0, 1, 6))
     right.set_ylabel("probability")
