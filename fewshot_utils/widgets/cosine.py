@@ -13,7 +13,7 @@ import torch
 from fewshot_utils.fewshot.cosine_similarity import cosine_similarity, l2_normalize
 from fewshot_utils.viz.similarity import cosine_demo_figure
 
-#: Directions (degrees) of the cosine demo's three prototypes m_1, m_2, m_3 (unit vectors).
+#: Directions (degrees) of the cosine demo's three prototypes m_0, m_1, m_2 (unit vectors).
 PROTOTYPE_ANGLES = (0.0, 120.0, 240.0)
 
 
