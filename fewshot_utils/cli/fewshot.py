@@ -162,10 +162,11 @@ def predict_notes(method, results: list[dict]) -> list[str]:
     notes = []
     classes = len(results[0]["probabilities"])
     top = max(max(result["probabilities"].values()) for result in results)
-    if isinstance(method, PrototypeMethod) and top - 1 / classes < 0.25:
+    if isinstance(method, PrototypeMethod) and method.scale < 10 and top - 1 / classes < 0.25:
+        whose = " (Shusen Wang's lecture's)" if method.scale == 1 else ""
         notes.append(
             f"the probabilities are close to 1/{classes} because the prototype classifier's "
-            f"scale is s = {method.scale:g} (the lecture's): its logits are cosines, in [-1, 1]. "
+            f"scale is s = {method.scale:g}{whose}: its logits are cosines, in [-1, 1]. "
             "The ranking is what counts; --scale 10 makes the probabilities sharper without "
             "changing which class wins"
         )
