@@ -78,6 +78,12 @@ def test_pretrain_into_a_read_only_folder_fails_before_training(tmp_path, capsys
 # ----------------------------------------------------------------------------
 
 
+def ctrl_c_as_in_a_terminal() -> None:
+    """In the child: SIGINT back to its default. A test suite started in the background
+    by a shell inherits SIGINT *ignored*, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt_when(arguments: list[str], marker: bytes, env: dict, timeout: float = 240):
     """Start ``python -m fewshot_utils *arguments``, send it SIGINT (Ctrl-C) once
     ``marker`` shows on its stderr; return ``(exit status, stdout, stderr)``."""
@@ -86,6 +92,7 @@ def interrupt_when(arguments: list[str], marker: bytes, env: dict, timeout: floa
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
+        preexec_fn=ctrl_c_as_in_a_terminal,
     )
     err, out = bytearray(), bytearray()
     seen = threading.Event()
@@ -203,13 +210,14 @@ def test_ctrl_c_inside_a_save_takes_effect_once_the_file_is_whole(tmp_path, monk
         real_save(obj, file)
 
     monkeypatch.setattr(storage.torch, "save", save_with_ctrl_c)
+    before = signal.getsignal(signal.SIGINT)
     out = tmp_path / "conv4.last-epoch.pt"
     with pytest.raises(KeyboardInterrupt):
         storage.save_atomically({"kind": "test", "weights": torch.arange(5.0)}, out)
     monkeypatch.undo()
     assert torch.equal(storage.load_tensors(out, "test")["weights"], torch.arange(5.0))
     assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temporary file left
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before  # the handler it found is back
 
 
 # ----------------------------------------------------------------------------

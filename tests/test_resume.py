@@ -26,7 +26,7 @@ from fewshot_utils.training.resume import epoch_checkpoint_path, epochs_done
 from fewshot_utils.training.siamese import SiameseConfig, pretrain_siamese
 from fewshot_utils.training.supervised import PretrainingConfig, pretrain
 from tests.conftest import make_toy_split
-from tests.test_reliability import data_arguments, environment
+from tests.test_reliability import ctrl_c_as_in_a_terminal, data_arguments, environment
 
 
 def max_difference(first: dict, second: dict) -> float:
@@ -117,6 +117,7 @@ def run_until_an_epoch_is_kept(arguments: list[str], kept: Path, how: signal.Sig
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env=environment(),
+        preexec_fn=ctrl_c_as_in_a_terminal,
     )
     try:
         deadline = time.monotonic() + 240
