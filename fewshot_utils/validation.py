@@ -82,9 +82,15 @@ RULES: dict[str, Rule] = {
     "lr": Rule(
         above=0,
         most=10,
-        hint="Adam's step size; the course uses 3e-3 for pretraining and 0.3 for fine-tuning",
+        hint=(
+            "Adam's step size; the course uses 3e-3 for pretraining and 0.3 for fine-tuning "
+            "(0.1 with all three tricks)"
+        ),
     ),
-    "entropy_weight": Rule(least=0, hint="0 turns the entropy term off; the course uses 0.03"),
+    "entropy_weight": Rule(
+        least=0,
+        hint="0 turns the entropy term off; the course uses 0.03 (0.1 with all three tricks)",
+    ),
     "scale": Rule(above=0, most=1000, hint="the cosine classifier's s; the course uses 10 or 20"),
 }
 
