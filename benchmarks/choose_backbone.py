@@ -114,7 +114,7 @@ from fewshot_utils.fewshot.softmax_classifier import classifier_logits
 from fewshot_utils.models.checkpoints import load_backbone, save_checkpoint
 from fewshot_utils.models.conv4 import embed, fit_preprocessing
 from fewshot_utils.training.augmentation import random_affine
-from fewshot_utils.training.loop import start_run, train, train_validation_split
+from fewshot_utils.training.loop import start_run, train_validation_split
 from fewshot_utils.training.supervised import (
     PretrainingConfig,
     PretrainingModel,
@@ -122,6 +122,7 @@ from fewshot_utils.training.supervised import (
     SupervisedTask,
     config_dict,
     pretrain,
+    train_a_new_model,
 )
 
 #: The two methods every candidate is judged by.
@@ -199,15 +200,8 @@ def pretrain_with_levers(
     task = DistilledTask(
         split, config, train_index, validation_index, preprocessing, teacher=teacher, weight=weight
     )
-    model = PretrainingModel(task.num_classes, config.channels)
-    model = model.to(task.device, memory_format=torch.channels_last)
-    history = train(model, task, config, generator, progress=False, after_epoch=after_epoch)
-    return PretrainingResult(
-        model=model,
-        preprocessing=preprocessing,
-        history=history,
-        config=config,
-        class_names=list(split.class_names),
+    return train_a_new_model(
+        task, split, config, generator, preprocessing, progress=False, after_epoch=after_epoch
     )
 
 

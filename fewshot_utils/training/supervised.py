@@ -182,9 +182,27 @@ def pretrain(
     device = as_device(device)
     generator, train_index, validation_index, preprocessing = start_run(split, config)
     task = SupervisedTask(split, config, train_index, validation_index, preprocessing, device)
-    model = PretrainingModel(task.num_classes, config.channels)
-    model = model.to(device, memory_format=torch.channels_last)
     checkpoints = epoch_checkpoints(epoch_checkpoint, resume)
+    return train_a_new_model(
+        task, split, config, generator, preprocessing, progress, after_epoch, checkpoints
+    )
+
+
+def train_a_new_model(
+    task: SupervisedTask,
+    split: FewShotSplit,
+    config: PretrainingConfig,
+    generator: torch.Generator,
+    preprocessing,
+    progress: bool = True,
+    after_epoch=None,
+    checkpoints=None,
+) -> PretrainingResult:
+    """A fresh Conv4 with a head over ``task.num_classes``, trained on ``task`` by the one
+    training loop (:func:`~fewshot_utils.training.loop.train`): the body of :func:`pretrain`,
+    for a task of the same kind with another loss (e.g. distillation, in ``benchmarks/``)."""
+    model = PretrainingModel(task.num_classes, config.channels)
+    model = model.to(task.device, memory_format=torch.channels_last)
     history = train(model, task, config, generator, progress, after_epoch, checkpoints=checkpoints)
     return PretrainingResult(
         model=model,
