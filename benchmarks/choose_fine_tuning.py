@@ -26,6 +26,12 @@ split of the base alphabets):
 6. shows the collapse a large entropy weight (λ = 1) brings in 20-way 1-shot, and
    whether the chosen settings avoid it.
 
+``--all-three`` asks two more, separate questions instead (a few minutes) about all three
+tricks at their joint setting (lr 0.1, λ = 0.1, s = 20, 100 steps): how few Adam steps they
+need (the cheapest of ``STEPS`` as good as 100 steps by the rule below, on the selection
+episodes, then each against 100 steps on fresh confirmation ones); and whether a joint
+neighbour (lr x λ x s around it) clearly beats it (the rule of a method's own setting).
+
 Scores are paired differences ``method - prototype`` in points on the same
 episodes, 95% CI ``1.96 std / √E``. Selection rules (printed with the results):
 
@@ -50,6 +56,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import os
 import sys
 import time
@@ -279,6 +286,90 @@ def choose_shared_value(methods, values, with_value, name_of, bench, args):
     return shared, own
 
 
+#: ``--all-three``: the joint neighbourhood of all three tricks' setting, (lr, λ, s).
+ALL_THREE_NEIGHBOURS = [
+    (lr, weight, scale)
+    for lr in (0.05, 0.1)
+    for weight in (0.05, 0.1, 0.2)
+    for scale in (15.0, 20.0, 30.0)
+]
+
+
+def check_all_three(select: Bench, confirm: Bench, args) -> None:
+    """``--all-three``: the fewest of ``STEPS`` that do as well as the 100 steps the joint
+    setting of all three tricks was chosen with (:func:`cheapest_as_good`, on the selection
+    episodes), each against 100 steps on fresh episodes; then its joint neighbours."""
+    tolerance = args.speed_tolerance
+    name = "W = M + entropy + cosine"
+    joint = METHODS[name]
+
+    def config_at(_, candidate):
+        return dataclasses.replace(joint, lr=candidate[0], steps=candidate[1])
+
+    chosen_with = (joint.lr, 100)
+    candidates = [(joint.lr, steps) for steps in STEPS]
+    say(
+        "\n-- Steps of all three tricks at their joint setting "
+        f"({config_at(name, chosen_with).describe()}) --"
+    )
+    say("selection episodes, paired difference to the prototype classifier:")
+    say("".ljust(30) + HEADER)
+    scores = {}
+    for candidate in candidates:
+        cells = select.paired(config_at(name, candidate))
+        scores[(name, candidate)] = cells["score"]
+        say(row(f"{candidate[1]} steps", cells))
+    chosen = cheapest_as_good(chosen_with, candidates, scores, [name], config_at, select, tolerance)
+    say(f"\nchosen: {chosen[1]} steps")
+    say(
+        f"\nconfirmation episodes: each cheaper number of steps minus {chosen_with[1]} steps, "
+        "paired:"
+    )
+    say("".ljust(30) + HEADER.rsplit("    mean", 1)[0])
+    for candidate in candidates:
+        if candidate == chosen_with:
+            continue
+        text = f"{candidate[1]} steps".ljust(30)
+        for key in SETTINGS:
+            difference = paired_difference(
+                confirm.run(key, config_at(name, candidate)),
+                confirm.run(key, config_at(name, chosen_with)),
+            )
+            text += f"{difference.mean:+7.2f} ±{difference.ci95:5.2f}  "
+        say(text)
+    say("accuracy (%), confirmation episodes:")
+    for candidate in candidates:
+        say(accuracy_row(f"{candidate[1]} steps", confirm, config_at(name, candidate)))
+
+    say(f"\n-- Joint neighbours of all three tricks' setting ({chosen_with[1]} steps) --")
+    say("selection episodes, paired difference to the prototype classifier:")
+    say("".ljust(30) + HEADER)
+
+    def neighbour(_, value):
+        lr, weight, scale = value
+        return dataclasses.replace(
+            joint, lr=lr, entropy_weight=weight, scale=scale, steps=chosen_with[1]
+        )
+
+    scores = {}
+    for value in ALL_THREE_NEIGHBOURS:
+        cells = select.paired(neighbour(name, value))
+        scores[(name, value)] = cells["score"]
+        say(row(f"lr {value[0]:g}, λ = {value[1]:g}, s = {value[2]:g}", cells))
+    current = (joint.lr, joint.entropy_weight, joint.scale)
+    kept = own_or_shared(
+        name,
+        ALL_THREE_NEIGHBOURS,
+        scores,
+        current,
+        neighbour,
+        select,
+        args.tolerance,
+        lambda v: f"lr {v[0]:g}, λ = {v[1]:g}, s = {v[2]:g}",
+    )
+    say(f"all three tricks: lr {kept[0]:g}, λ = {kept[1]:g}, s = {kept[2]:g}")
+
+
 # ----------------------------------------------------------------------------
 # Data and backbones
 # ----------------------------------------------------------------------------
@@ -436,6 +527,11 @@ def main() -> int:
         "--speed-tolerance", type=float, default=0.1, help="points a cheaper setting may lose"
     )
     parser.add_argument("--cache", default="/tmp/fewshot_choose_fine_tuning")
+    parser.add_argument(
+        "--all-three",
+        action="store_true",
+        help="only the two questions about all three tricks' setting (see above)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     started = time.perf_counter()
@@ -469,6 +565,16 @@ def main() -> int:
         f"drawings) {history[-1]['validation_accuracy']:.1f}%{weak}"
     )
     features = embed(final.backbone, tuning_split.images, final.preprocessing)
+    if args.all_three:
+        select = Bench("held-out", features, tuning_split.labels, args.episodes, SELECTION_SEED)
+        confirm = Bench("held-out", features, tuning_split.labels, args.confirm, CONFIRMATION_SEED)
+        say(
+            f"\nselection: {args.episodes} episodes per setting (seed {SELECTION_SEED}); "
+            f"confirmation: {args.confirm} (seed {CONFIRMATION_SEED}); 15 queries per class"
+        )
+        check_all_three(select, confirm, args)
+        say(f"\n(all: {time.perf_counter() - started:.0f} s)")
+        return 0
 
     # ------------------------------------------------------------------ A
     select = Bench(
