@@ -564,13 +564,15 @@ def markdown_table(part1_rows, part2_rows, args, loop_episodes: int) -> str:
             f"| {setting} | {method} | {seconds} | {acc_text(row['accuracy'], row['ci95'])}{mark} "
             f"| {speedup} |"
         )
-    config = resolve_method(PART1_METHODS[0])[1]
+    settings = "; ".join(
+        f"{name}: {method.describe()}"
+        for name, method in (resolve_method(key) for key in PART1_METHODS)
+    )
     notes = [
         "",
         f"Wall-clock seconds (fastest of {args.repeats} runs), {args.threads} torch "
         f"thread(s), torch {torch.__version__}, {platform.machine()}; 15 queries per class; "
-        "the same seeded episodes for every row of a setting; "
-        f"fine-tuning: {config.steps} Adam steps, lr {config.lr:g}.",
+        f"the same seeded episodes for every row of a setting; fine-tuning: {settings}.",
     ]
     if loop_episodes != args.episodes:
         notes.append(
