@@ -58,6 +58,8 @@ The levers, searched in stages (a staged coordinate search):
   2020), with the objective of all three tricks, on the first ``--block-episodes``
   5-way 1-shot selection episodes of the chosen backbone: does it pay, and at what
   cost (reported, not part of the recipe).
+  ``--only-last-block`` runs this lever alone on the adopted recipe (rotations as
+  classes), from the backbone cached in ``--cache`` (pretrained first if it is not there).
 
 The selection rule. A challenger's *score* against the incumbent is its mean paired
 difference (points) over the 8 cells (2 methods x 4 settings), selection episodes.
@@ -862,6 +864,11 @@ def main() -> int:
     )
     parser.add_argument("--block-episodes", type=int, default=200, help="lever 8 (0: skip)")
     parser.add_argument("--cache", default="/tmp/fewshot_choose_backbone")
+    parser.add_argument(
+        "--only-last-block",
+        action="store_true",
+        help="only lever 8, on the adopted recipe (rotations as classes), from the cache",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     started = time.perf_counter()
@@ -874,6 +881,10 @@ def main() -> int:
     say(f"pretraining on {train_split.describe()}")
     say(f"held out (selection): {held_split.describe()}: {', '.join(search.held_alphabets)}")
     say("(the evaluation alphabets are never loaded)")
+    if args.only_last_block:
+        lever_block_tuning(search, search.get(Recipe(rotations=True)), args.block_episodes)
+        say(f"\n(all: {time.perf_counter() - started:.0f} s)")
+        return 0
     say(check_distillation(train_split))
 
     # ------------------------------------------------------------------ 0
